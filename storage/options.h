@@ -1,0 +1,39 @@
+// Settings shared by every buffer implementation (the `storage:` config block).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace tributary::storage {
+
+enum class Durability {
+  kSync,   // complete an append after fsync (group commit)
+  kAsync,  // complete after the write; fsync within sync_interval
+};
+
+enum class WhenFull {
+  kBackpressure,  // refuse appends with RESOURCE_EXHAUSTED
+  kDropOldest,    // evict the oldest entries, counted per consumer
+};
+
+struct BufferOptions {
+  Durability durability = Durability::kSync;
+  // Budget for retained payload bytes; 0 = unbounded.
+  uint64_t max_disk_bytes = 10ull << 30;
+  WhenFull when_full = WhenFull::kBackpressure;
+  // Entries older than this are removed even if unconsumed; zero = keep.
+  absl::Duration retention = absl::Hours(72);
+  // async mode: the longest an append may stay un-fsync'd.
+  absl::Duration sync_interval = absl::Milliseconds(100);
+  // How often consumed and expired entries are removed.
+  absl::Duration maintenance_interval = absl::Seconds(1);
+  // Memory for memtables and the block cache together.
+  uint64_t memory_budget_bytes = 256ull << 20;
+  // Time source; tests inject a fake one.
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+};
+
+}  // namespace tributary::storage

@@ -1,0 +1,63 @@
+// How the RocksDB buffer lays out its data. Shared by RocksDbBuffer and the
+// offline verify/repair tool.
+//
+// Column families:
+//   entries: key = 8-byte big-endian offset, value = EntryHeader + payload
+//   index:   key = 8-byte big-endian offset, value = IndexValue (16 bytes)
+//   meta:    "c/<consumer>" cursor, "l/<consumer>" loss counters,
+//            "p/<producer>" highest seq, "first" oldest retained offset
+// An entry, its index row and its producer's seq are written in one WriteBatch,
+// so they are durable together.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace tributary::storage::rocksdb_format {
+
+inline constexpr char kEntriesFamily[] = "entries";
+inline constexpr char kIndexFamily[] = "index";
+inline constexpr char kMetaFamily[] = "meta";
+
+inline constexpr char kCursorPrefix[] = "c/";
+inline constexpr char kLossPrefix[] = "l/";
+inline constexpr char kProducerPrefix[] = "p/";
+inline constexpr char kFirstKey[] = "first";
+
+inline constexpr uint8_t kEntryFormatVersion = 1;
+inline constexpr size_t kEntryHeaderSize = 13;  // version, time ns, record count
+
+std::string OffsetKey(uint64_t offset);
+std::optional<uint64_t> ParseOffsetKey(absl::string_view key);
+
+std::string EncodeFixed64(uint64_t v);
+std::optional<uint64_t> DecodeFixed64(absl::string_view s);
+
+struct EntryHeader {
+  absl::Time append_time;
+  uint32_t record_count = 0;
+};
+std::string EncodeEntryHeader(const EntryHeader& h);
+// Parses the header at the start of an entry value; nullopt if malformed.
+std::optional<EntryHeader> DecodeEntryHeader(absl::string_view value);
+
+struct IndexValue {
+  absl::Time append_time;
+  uint32_t payload_bytes = 0;
+  uint32_t record_count = 0;
+};
+std::string EncodeIndexValue(const IndexValue& v);
+std::optional<IndexValue> DecodeIndexValue(absl::string_view s);
+
+struct LossValue {
+  uint64_t entries = 0;
+  uint64_t records = 0;
+};
+std::string EncodeLossValue(const LossValue& v);
+std::optional<LossValue> DecodeLossValue(absl::string_view s);
+
+}  // namespace tributary::storage::rocksdb_format

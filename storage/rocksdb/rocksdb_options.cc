@@ -1,0 +1,78 @@
+#include "storage/rocksdb/rocksdb_options.h"
+
+#include <algorithm>
+
+#include "rocksdb/cache.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_buffer_manager.h"
+#include "storage/rocksdb/entry_format.h"
+
+namespace tributary::storage {
+namespace {
+
+// Small families (index, meta) get small memtables.
+constexpr size_t kSmallWriteBuffer = 4 << 20;
+
+rocksdb::ColumnFamilyOptions SmallFamily(const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = kSmallWriteBuffer;
+  cf.max_write_buffer_number = 2;
+  cf.compression = rocksdb::kNoCompression;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cf;
+}
+
+}  // namespace
+
+rocksdb::Options BufferDbOptions(const BufferOptions& options) {
+  rocksdb::Options db;
+  db.create_if_missing = true;
+  db.create_missing_column_families = true;
+  db.paranoid_checks = true;
+  db.max_open_files = -1;  // open (and checksum the metadata of) every table at startup
+  db.max_background_jobs = 2;
+  // Written back gradually so a flush does not end in one long fsync.
+  db.bytes_per_sync = 1 << 20;
+  db.keep_log_file_num = 3;
+  db.max_log_file_size = 8 << 20;
+  db.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  const uint64_t budget = std::max<uint64_t>(options.memory_budget_bytes, 32ull << 20);
+  // Three quarters of the budget for memtables (across all families), the rest
+  // for the block cache.
+  db.write_buffer_manager =
+      std::make_shared<rocksdb::WriteBufferManager>(static_cast<size_t>(budget / 4 * 3));
+  // Old WAL files are released once every family has flushed past them; force
+  // the small families to flush instead of pinning WAL files.
+  db.max_total_wal_size = budget;
+  return db;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> BufferColumnFamilies(const BufferOptions& options) {
+  const uint64_t budget = std::max<uint64_t>(options.memory_budget_bytes, 32ull << 20);
+  std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(static_cast<size_t>(budget / 4));
+
+  // Entries: large values under increasing keys, written once and read soon.
+  // Each flushed file covers its own key range, so leveled compaction mostly
+  // moves files without rewriting them. Compression off: on two cores,
+  // compressing flushes stalls writes for seconds (see BENCHMARKS.md).
+  rocksdb::ColumnFamilyOptions entries;
+  entries.write_buffer_size = static_cast<size_t>(budget / 4 * 3 / 5);
+  entries.max_write_buffer_number = 4;
+  entries.compression = rocksdb::kNoCompression;
+  entries.level0_file_num_compaction_trigger = 4;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.block_size = 64 << 10;
+  entries.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  return {
+      {rocksdb::kDefaultColumnFamilyName, SmallFamily(cache)},
+      {rocksdb_format::kEntriesFamily, entries},
+      {rocksdb_format::kIndexFamily, SmallFamily(cache)},
+      {rocksdb_format::kMetaFamily, SmallFamily(cache)},
+  };
+}
+
+}  // namespace tributary::storage
