@@ -1,0 +1,291 @@
+#include "storage/rocksdb/rocksdb_buffer.h"
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+
+namespace tributary::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string TestDir(const std::string& name) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string dir = absl::StrCat(tmp ? tmp : "/tmp", "/", name);
+  fs::remove_all(dir);
+  return dir;
+}
+
+AppendRequest Req(std::string producer, uint64_t seq, std::string payload, uint32_t records = 1) {
+  AppendRequest r;
+  r.producer_id = std::move(producer);
+  r.seq = seq;
+  r.payload = std::move(payload);
+  r.record_count = records;
+  return r;
+}
+
+std::unique_ptr<RocksDbBuffer> OpenOrDie(const std::string& dir, BufferOptions options = {}) {
+  auto b = RocksDbBuffer::Open(dir, std::move(options));
+  EXPECT_TRUE(b.ok()) << b.status();
+  return b.ok() ? *std::move(b) : nullptr;
+}
+
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    if (f.is_regular_file()) total += f.file_size();
+  }
+  return total;
+}
+
+std::vector<fs::path> FilesWithExtension(const std::string& dir, const std::string& ext) {
+  std::vector<fs::path> out;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    if (f.path().extension() == ext) out.push_back(f.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A clock the test moves by hand.
+struct FakeClock {
+  absl::Mutex mu;
+  absl::Time now = absl::FromUnixSeconds(1700000000);
+  absl::Time Now() {
+    absl::MutexLock l(&mu);
+    return now;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock l(&mu);
+    now += d;
+  }
+};
+
+TEST(RocksDbBufferTest, ReopenKeepsEntriesCursorsLossAndDedupe) {
+  const std::string dir = TestDir("reopen");
+  uint64_t second_offset;
+  {
+    auto buffer = OpenOrDie(dir);
+    ASSERT_TRUE(buffer->AppendAndWait(Req("app", 1, "one", 2)).ok());
+    auto r = buffer->AppendAndWait(Req("app", 2, "two", 3));
+    ASSERT_TRUE(r.ok());
+    second_offset = r->offset;
+    ASSERT_TRUE(buffer->OpenConsumer("otlp").ok());
+    ASSERT_TRUE(buffer->CommitCursor("otlp", second_offset).ok());
+    ASSERT_TRUE(buffer->Close().ok());
+  }
+  auto buffer = OpenOrDie(dir);
+  EXPECT_FALSE(buffer->open_report().wal_tail_dropped);
+  EXPECT_EQ(buffer->open_report().entries, 2u);
+  EXPECT_EQ(buffer->ResumePoint("app"), 2u);
+  auto dup = buffer->AppendAndWait(Req("app", 2, "two"));
+  ASSERT_TRUE(dup.ok());
+  EXPECT_TRUE(dup->duplicate);
+  auto consumer = buffer->OpenConsumer("otlp");
+  ASSERT_TRUE(consumer.ok());
+  EXPECT_EQ(consumer->next, second_offset);
+  auto read = buffer->Read(consumer->next, 10, 1 << 20);
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ((*read)[0].payload, "two");
+  EXPECT_EQ((*read)[0].record_count, 3u);
+  auto next = buffer->AppendAndWait(Req("app", 3, "three"));
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(next->offset, second_offset);
+  EXPECT_EQ(buffer->Stats().records, 2u + 3u + 1u);
+}
+
+TEST(RocksDbBufferTest, OffsetsAreNeverReusedAfterEverythingWasConsumed) {
+  const std::string dir = TestDir("no_reuse");
+  uint64_t last;
+  {
+    auto buffer = OpenOrDie(dir);
+    ASSERT_TRUE(buffer->OpenConsumer("c").ok());
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, "x")).ok());
+    last = buffer->Stats().durable_end;
+    ASSERT_TRUE(buffer->CommitCursor("c", last).ok());
+    buffer->RunMaintenance();
+    EXPECT_EQ(buffer->Stats().entries, 0u);
+    ASSERT_TRUE(buffer->RemoveConsumer("c").ok());
+    ASSERT_TRUE(buffer->Close().ok());
+  }
+  auto buffer = OpenOrDie(dir);
+  auto r = buffer->AppendAndWait(Req("", 0, "y"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_GE(r->offset, last);
+}
+
+TEST(RocksDbBufferTest, ConsumedEntriesAreRemovedAndTheirSpaceComesBack) {
+  const std::string dir = TestDir("reclaim");
+  BufferOptions options;
+  options.memory_budget_bytes = 32 << 20;
+  options.maintenance_interval = absl::Hours(1);  // run by hand below
+  auto buffer = OpenOrDie(dir, options);
+  ASSERT_TRUE(buffer->OpenConsumer("c").ok());
+  const std::string payload(256 << 10, 'p');
+  for (int i = 0; i < 160; ++i) ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, payload)).ok());
+  ASSERT_TRUE(buffer->FlushForTesting().ok());
+  const uint64_t full = DirBytes(dir);
+  EXPECT_GT(full, 40ull << 20);
+
+  const uint64_t end = buffer->Stats().durable_end;
+  ASSERT_TRUE(buffer->CommitCursor("c", end).ok());
+  buffer->RunMaintenance();
+  BufferStats stats = buffer->Stats();
+  EXPECT_EQ(stats.entries, 0u);
+  EXPECT_EQ(stats.bytes, 0u);
+  EXPECT_EQ(stats.first_offset, end);
+  auto read = buffer->Read(0, 10, 1 << 30);
+  ASSERT_TRUE(read.ok());
+  EXPECT_TRUE(read->empty());
+  // The table files holding the consumed entries are gone from disk.
+  EXPECT_LT(DirBytes(dir), full / 4) << "before " << full;
+  EXPECT_EQ(stats.disk_bytes, DirBytes(dir));
+}
+
+TEST(RocksDbBufferTest, RetentionRemovesOldEntriesAndCountsThemAgainstConsumers) {
+  const std::string dir = TestDir("retention");
+  FakeClock clock;
+  BufferOptions options;
+  options.retention = absl::Hours(1);
+  options.maintenance_interval = absl::Hours(1);
+  options.clock = [&clock] { return clock.Now(); };
+  auto buffer = OpenOrDie(dir, options);
+  ASSERT_TRUE(buffer->OpenConsumer("never-reads").ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, "old", 5)).ok());
+  clock.Advance(absl::Minutes(90));
+  buffer->RunMaintenance();
+  BufferStats stats = buffer->Stats();
+  EXPECT_EQ(stats.expired_entries, 3u);
+  EXPECT_EQ(stats.entries, 0u);
+  ASSERT_EQ(stats.consumers.size(), 1u);
+  EXPECT_EQ(stats.consumers[0].lost_entries, 3u);
+  EXPECT_EQ(stats.consumers[0].lost_records, 15u);
+  auto fresh = buffer->AppendAndWait(Req("", 0, "new"));
+  ASSERT_TRUE(fresh.ok());
+  buffer->RunMaintenance();
+  EXPECT_EQ(buffer->Stats().entries, 1u);
+}
+
+TEST(RocksDbBufferTest, TornWalTailIsReportedAndEverythingBeforeItKept) {
+  const std::string dir = TestDir("torn");
+  {
+    auto buffer = OpenOrDie(dir);
+    for (int i = 1; i <= 5; ++i) {
+      ASSERT_TRUE(buffer->AppendAndWait(Req("p", i, std::string(10000, 'a' + i))).ok());
+    }
+    ASSERT_TRUE(buffer->Close().ok());
+  }
+  auto wals = FilesWithExtension(dir, ".log");
+  ASSERT_FALSE(wals.empty());
+  const fs::path wal = wals.back();
+  fs::resize_file(wal, fs::file_size(wal) - 3000);  // cut into the last record
+
+  auto buffer = OpenOrDie(dir);
+  EXPECT_TRUE(buffer->open_report().wal_tail_dropped);
+  EXPECT_FALSE(buffer->open_report().detail.empty());
+  EXPECT_EQ(buffer->open_report().entries, 4u);
+  EXPECT_EQ(buffer->ResumePoint("p"), 4u);  // the torn batch can be resent
+  auto read = buffer->Read(0, 10, 1 << 30);
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->size(), 4u);
+  EXPECT_EQ((*read)[3].payload, std::string(10000, 'a' + 4));
+}
+
+TEST(RocksDbBufferTest, CorruptionInsideTheWalFailsOpenWithAClearError) {
+  const std::string dir = TestDir("corrupt_wal");
+  {
+    auto buffer = OpenOrDie(dir);
+    for (int i = 1; i <= 5; ++i) {
+      ASSERT_TRUE(buffer->AppendAndWait(Req("p", i, std::string(10000, 'x'))).ok());
+    }
+    ASSERT_TRUE(buffer->Close().ok());
+  }
+  const fs::path wal = FilesWithExtension(dir, ".log").back();
+  {
+    std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(12000);
+    f.write("CORRUPTION!!", 12);
+  }
+  auto buffer = RocksDbBuffer::Open(dir, {});
+  ASSERT_FALSE(buffer.ok());
+  EXPECT_EQ(buffer.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(buffer.status().message().find("tributary wal repair"), std::string::npos)
+      << buffer.status();
+}
+
+TEST(RocksDbBufferTest, CorruptTableFileIsReportedWhenRead) {
+  const std::string dir = TestDir("corrupt_sst");
+  {
+    auto buffer = OpenOrDie(dir);
+    for (int i = 1; i <= 5; ++i) {
+      ASSERT_TRUE(buffer->AppendAndWait(Req("p", i, std::string(100000, 'x'))).ok());
+    }
+    ASSERT_TRUE(buffer->FlushForTesting().ok());
+    ASSERT_TRUE(buffer->Close().ok());
+  }
+  // The largest table file holds the entries; damage a byte in the middle.
+  fs::path sst;
+  for (const auto& f : FilesWithExtension(dir, ".sst")) {
+    if (sst.empty() || fs::file_size(f) > fs::file_size(sst)) sst = f;
+  }
+  ASSERT_FALSE(sst.empty());
+  {
+    std::fstream f(sst, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(fs::file_size(sst) / 2);
+    f.write("\xde\xad\xbe\xef", 4);
+  }
+  auto buffer = RocksDbBuffer::Open(dir, {});
+  if (!buffer.ok()) {
+    EXPECT_EQ(buffer.status().code(), absl::StatusCode::kDataLoss) << buffer.status();
+    return;
+  }
+  auto read = (*buffer)->Read(0, 10, 1 << 30);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(read.status().message().find("wal verify"), std::string::npos) << read.status();
+}
+
+TEST(RocksDbBufferTest, SecondOpenOfTheSameDirectoryIsRefused) {
+  const std::string dir = TestDir("locked");
+  auto first = OpenOrDie(dir);
+  auto second = RocksDbBuffer::Open(dir, {});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
+}
+
+TEST(RocksDbBufferTest, ManyAppendsShareOneFsync) {
+  const std::string dir = TestDir("group_commit");
+  auto buffer = OpenOrDie(dir);
+  constexpr int kAppends = 400;
+  absl::Mutex mu;
+  int done = 0, failed = 0;
+  for (int i = 0; i < kAppends; ++i) {
+    buffer->Append(Req("", 0, std::string(4000, 'g')), [&](absl::StatusOr<AppendResult> r) {
+      absl::MutexLock l(&mu);
+      ++done;
+      if (!r.ok()) ++failed;
+    });
+  }
+  {
+    absl::MutexLock l(&mu);
+    auto all = [&] { return done == kAppends; };
+    mu.Await(absl::Condition(&all));
+  }
+  EXPECT_EQ(failed, 0);
+  const BufferStats stats = buffer->Stats();
+  EXPECT_GT(stats.syncs, 0u);
+  EXPECT_LT(stats.syncs, static_cast<uint64_t>(kAppends));
+  uint64_t histogram_total = 0;
+  for (uint64_t c : stats.sync_latency_counts) histogram_total += c;
+  EXPECT_EQ(histogram_total, stats.syncs);
+}
+
+}  // namespace
+}  // namespace tributary::storage
