@@ -35,6 +35,8 @@ rocksdb::Options BufferDbOptions(const BufferOptions& options) {
   db.max_background_jobs = 2;
   // Written back gradually so a flush does not end in one long fsync.
   db.bytes_per_sync = 1 << 20;
+  // Start WAL writeback as data arrives, so the group fsync has little left to do.
+  db.wal_bytes_per_sync = 1 << 20;
   db.keep_log_file_num = 3;
   db.max_log_file_size = 8 << 20;
   db.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;

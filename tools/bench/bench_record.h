@@ -1,0 +1,17 @@
+// The reference record of the benchmarks: a log record of 425 serialized
+// bytes (200-byte body, five attributes of 10-byte keys and 20-byte values,
+// trace and span ids, timestamps, severity), batched 1000 to an IngestBatch.
+#pragma once
+
+#include <string>
+
+#include "tributary/v1/ingest.pb.h"
+
+namespace tributary::bench {
+
+tributary::v1::LogRecord ReferenceRecord(uint64_t n);
+
+// An IngestBatch of `records` reference records.
+tributary::v1::IngestBatch ReferenceBatch(const std::string& producer, uint64_t seq, int records);
+
+}  // namespace tributary::bench
