@@ -3,18 +3,19 @@
 #include <optional>
 #include <utility>
 
-#include "absl/synchronization/notification.h"
+#include "base/mutex.h"
 
 namespace tributary::storage {
 
 absl::StatusOr<AppendResult> Buffer::AppendAndWait(AppendRequest request) {
-  absl::Notification done;
+  Mutex mu;
   std::optional<absl::StatusOr<AppendResult>> outcome;
   Append(std::move(request), [&](absl::StatusOr<AppendResult> result) {
+    MutexLock lock(&mu);
     outcome.emplace(std::move(result));
-    done.Notify();
   });
-  done.WaitForNotification();
+  MutexLock lock(&mu);
+  mu.Await([&] { return outcome.has_value(); });
   return *std::move(outcome);
 }
 

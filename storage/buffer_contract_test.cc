@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/buffer.h"
@@ -246,44 +246,44 @@ TEST_P(BufferContractTest, ConcurrentAppendersAndConsumersSeeEveryEntryOnce) {
   constexpr int kProducers = 4, kPerProducer = 150, kInFlight = 8, kConsumers = 3;
   for (int c = 0; c < kConsumers; ++c) ASSERT_TRUE(buffer->OpenConsumer(absl::StrCat("c", c)).ok());
 
-  absl::Mutex mu;
+  Mutex mu;
   std::set<uint64_t> offsets;
   int failures = 0;
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
-      absl::Mutex in_flight_mu;
+      Mutex in_flight_mu;
       int in_flight = 0;
       for (int seq = 1; seq <= kPerProducer; ++seq) {
         {
-          absl::MutexLock l(&in_flight_mu);
+          MutexLock l(&in_flight_mu);
           auto room = [&] { return in_flight < kInFlight; };
-          in_flight_mu.Await(absl::Condition(&room));
+          in_flight_mu.Await(room);
           ++in_flight;
         }
         buffer->Append(Req(absl::StrCat("p", p), seq, absl::StrCat(p, ":", seq)),
                        [&](absl::StatusOr<AppendResult> r) {
                          {
-                           absl::MutexLock l(&mu);
+                           MutexLock l(&mu);
                            if (!r.ok() || r->duplicate || !offsets.insert(r->offset).second) {
                              ++failures;
                            }
                          }
-                         absl::MutexLock l(&in_flight_mu);
+                         MutexLock l(&in_flight_mu);
                          --in_flight;
                        });
         if (seq % 50 == 0) {
           // Re-send an earlier seq: must never be stored again.
           buffer->Append(Req(absl::StrCat("p", p), seq - 10, "dup"),
                          [&](absl::StatusOr<AppendResult> r) {
-                           absl::MutexLock l(&mu);
+                           MutexLock l(&mu);
                            if (!r.ok() || !r->duplicate) ++failures;
                          });
         }
       }
-      absl::MutexLock l(&in_flight_mu);
+      MutexLock l(&in_flight_mu);
       auto drained = [&] { return in_flight == 0; };
-      in_flight_mu.Await(absl::Condition(&drained));
+      in_flight_mu.Await(drained);
     });
   }
 
@@ -327,12 +327,19 @@ TEST_P(BufferContractTest, ConcurrentAppendersAndConsumersSeeEveryEntryOnce) {
 void MaintainRocksDb(Buffer* buffer) { static_cast<RocksDbBuffer*>(buffer)->RunMaintenance(); }
 
 INSTANTIATE_TEST_SUITE_P(
-    Implementations, BufferContractTest,
+    Memory, BufferContractTest,
+    ::testing::Values(Factory{"Memory", [](BufferOptions o) -> std::unique_ptr<Buffer> {
+                                return std::make_unique<MemoryBuffer>(std::move(o));
+                              }}),
+    [](const ::testing::TestParamInfo<Factory>& info) { return info.param.name; });
+
+// Debian's RocksDB is not built for ThreadSanitizer: memory it frees and hands
+// between its threads looks racy to TSan. Under --config=tsan the RocksDB
+// variants are left out; they run in every other configuration.
+#if !defined(__SANITIZE_THREAD__)
+INSTANTIATE_TEST_SUITE_P(
+    RocksDb, BufferContractTest,
     ::testing::Values(
-        Factory{"Memory",
-                [](BufferOptions o) -> std::unique_ptr<Buffer> {
-                  return std::make_unique<MemoryBuffer>(std::move(o));
-                }},
         Factory{"RocksDbSync",
                 [](BufferOptions o) -> std::unique_ptr<Buffer> {
                   static int n = 0;
@@ -353,6 +360,7 @@ INSTANTIATE_TEST_SUITE_P(
                 },
                 MaintainRocksDb}),
     [](const ::testing::TestParamInfo<Factory>& info) { return info.param.name; });
+#endif
 
 }  // namespace
 }  // namespace tributary::storage

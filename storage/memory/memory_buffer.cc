@@ -11,12 +11,12 @@ namespace tributary::storage {
 MemoryBuffer::MemoryBuffer(BufferOptions options) : options_(std::move(options)) {}
 
 void MemoryBuffer::FailNextAppends(int n) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   fail_next_ = n;
 }
 
 uint64_t MemoryBuffer::ResumePoint(const std::string& producer_id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = producers_.find(producer_id);
   return it == producers_.end() ? 0 : it->second;
 }
@@ -38,7 +38,7 @@ void MemoryBuffer::EvictOldestLocked() {
 void MemoryBuffer::Append(AppendRequest request, AppendCallback done) {
   absl::StatusOr<AppendResult> result;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     const uint64_t size = request.payload.size();
     auto producer = request.producer_id.empty() ? producers_.end()
                                                 : producers_.find(request.producer_id);
@@ -77,7 +77,7 @@ void MemoryBuffer::Append(AppendRequest request, AppendCallback done) {
 
 absl::StatusOr<ConsumerState> MemoryBuffer::OpenConsumer(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("consumer name must not be empty");
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto [it, inserted] = consumers_.try_emplace(name);
   if (inserted) {
     it->second.name = name;
@@ -87,14 +87,14 @@ absl::StatusOr<ConsumerState> MemoryBuffer::OpenConsumer(const std::string& name
 }
 
 absl::Status MemoryBuffer::RemoveConsumer(const std::string& name) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (consumers_.erase(name) == 0) return absl::NotFoundError("no consumer named " + name);
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Entry>> MemoryBuffer::Read(uint64_t from, size_t max_entries,
                                                       size_t max_bytes) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<Entry> out;
   size_t bytes = 0;
   for (auto it = entries_.lower_bound(from); it != entries_.end() && out.size() < max_entries;
@@ -107,14 +107,14 @@ absl::StatusOr<std::vector<Entry>> MemoryBuffer::Read(uint64_t from, size_t max_
 }
 
 bool MemoryBuffer::WaitForEntries(uint64_t from, absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto ready = [&] { return closed_ || entries_.lower_bound(from) != entries_.end(); };
-  mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+  mu_.AwaitWithDeadline(ready, deadline);
   return entries_.lower_bound(from) != entries_.end();
 }
 
 absl::Status MemoryBuffer::CommitCursor(const std::string& consumer, uint64_t next) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = consumers_.find(consumer);
   if (it == consumers_.end()) return absl::NotFoundError("no consumer named " + consumer);
   if (next < it->second.next) return absl::InvalidArgumentError("cursor would move back");
@@ -131,7 +131,7 @@ absl::Status MemoryBuffer::CommitCursor(const std::string& consumer, uint64_t ne
 }
 
 BufferStats MemoryBuffer::Stats() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   BufferStats s;
   s.first_offset = entries_.empty() ? next_offset_ : entries_.begin()->first;
   s.next_offset = s.durable_end = next_offset_;
@@ -150,7 +150,7 @@ BufferStats MemoryBuffer::Stats() {
 }
 
 absl::Status MemoryBuffer::Close() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   closed_ = true;
   return absl::OkStatus();
 }

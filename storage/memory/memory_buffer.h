@@ -9,7 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "storage/buffer.h"
 #include "storage/options.h"
 
@@ -38,7 +38,7 @@ class MemoryBuffer final : public Buffer {
   void EvictOldestLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const BufferOptions options_;
-  absl::Mutex mu_;
+  Mutex mu_;
   std::map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
   uint64_t next_offset_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -85,6 +85,7 @@ absl::StatusOr<VerifyReport> VerifyBuffer(const std::string& dir) {
                            ". Entries after the damage are not replayed; run `tributary wal "
                            "repair` to keep every intact entry."));
       s = OpenReadOnly(dir, rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords, &db);
+      if (!s.ok()) s = OpenReadOnly(dir, rocksdb::WALRecoveryMode::kPointInTimeRecovery, &db);
     }
   }
   if (!s.ok()) {
@@ -192,6 +193,13 @@ absl::StatusOr<RepairReport> RepairBuffer(const std::string& dir_in) {
   std::unique_ptr<ReadOnlyDb> src;
   rocksdb::Status s =
       OpenReadOnly(report.damaged_copy, rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords, &src);
+  if (!s.ok()) {
+    // Skipping damaged records can splice fragments of a large record into a
+    // bogus one; then keep everything before the damage instead.
+    report.notes.push_back(absl::StrCat("Skipping damaged log records failed (", s.ToString(),
+                                        "); kept the log up to the damage."));
+    s = OpenReadOnly(report.damaged_copy, rocksdb::WALRecoveryMode::kPointInTimeRecovery, &src);
+  }
   std::string scratch;
   if (!s.ok()) {
     report.notes.push_back(absl::StrCat("Opening the damaged files failed (", s.ToString(),

@@ -109,7 +109,7 @@ absl::Status RocksDbBuffer::OpenDb() {
 }
 
 absl::Status RocksDbBuffer::LoadState() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   uint64_t floor = 0;
   {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
@@ -201,7 +201,7 @@ void RocksDbBuffer::Append(AppendRequest request, AppendCallback done) {
   uint64_t offset = 0;
   std::optional<absl::StatusOr<AppendResult>> early;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (closing_) {
       early = absl::UnavailableError("write-ahead buffer is closing");
     } else if (!request.producer_id.empty()) {
@@ -277,7 +277,7 @@ void RocksDbBuffer::FinishWrite(uint64_t offset, const rocksdb::Status& status,
                                 uint64_t payload_bytes, uint32_t records) {
   std::vector<Completion> completions;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     --writes_in_flight_;
     auto it = pending_.find(offset);
     if (!status.ok()) {
@@ -355,15 +355,15 @@ void RocksDbBuffer::SyncLoop() {
   for (;;) {
     uint64_t target = 0;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       auto work = [this] { return stop_threads_ || written_end_ > durable_end_; };
       auto stop = [this] { return stop_threads_; };
       if (backoff) {
-        mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(100));
+        mu_.AwaitWithTimeout(stop, absl::Milliseconds(100));
       } else if (!sync_mode) {
-        mu_.AwaitWithTimeout(absl::Condition(&stop), options_.sync_interval);
+        mu_.AwaitWithTimeout(stop, options_.sync_interval);
       }
-      mu_.Await(absl::Condition(&work));
+      mu_.Await(work);
       if (written_end_ == durable_end_) {
         if (stop_threads_) return;
         continue;
@@ -375,7 +375,7 @@ void RocksDbBuffer::SyncLoop() {
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     std::vector<Completion> completions;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       ++syncs_;
       sync_latency_sum_ += seconds;
       const auto& bounds = SyncLatencyBounds();
@@ -407,14 +407,14 @@ void RocksDbBuffer::SyncLoop() {
 }
 
 uint64_t RocksDbBuffer::ResumePoint(const std::string& producer_id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = producers_.find(producer_id);
   return it == producers_.end() ? 0 : it->second.durable_seq;
 }
 
 absl::StatusOr<ConsumerState> RocksDbBuffer::OpenConsumer(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("consumer name must not be empty");
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = consumers_.find(name);
   if (it != consumers_.end()) return it->second;
   ConsumerState c;
@@ -430,7 +430,7 @@ absl::StatusOr<ConsumerState> RocksDbBuffer::OpenConsumer(const std::string& nam
 }
 
 absl::Status RocksDbBuffer::RemoveConsumer(const std::string& name) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (consumers_.erase(name) == 0) return absl::NotFoundError("no consumer named " + name);
   rocksdb::WriteBatch batch;
   batch.Delete(meta_, absl::StrCat(fmt::kCursorPrefix, name));
@@ -444,7 +444,7 @@ absl::StatusOr<std::vector<Entry>> RocksDbBuffer::Read(uint64_t from, size_t max
                                                        size_t max_bytes) {
   uint64_t end;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     end = durable_end_;
     from = std::max(from, first_offset_);
   }
@@ -487,14 +487,14 @@ absl::StatusOr<std::vector<Entry>> RocksDbBuffer::Read(uint64_t from, size_t max
 }
 
 bool RocksDbBuffer::WaitForEntries(uint64_t from, absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto ready = [&] { return durable_end_ > std::max(from, first_offset_) || closing_; };
-  mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+  mu_.AwaitWithDeadline(ready, deadline);
   return durable_end_ > std::max(from, first_offset_);
 }
 
 absl::Status RocksDbBuffer::CommitCursor(const std::string& consumer, uint64_t next) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = consumers_.find(consumer);
   if (it == consumers_.end()) return absl::NotFoundError("no consumer named " + consumer);
   if (next < it->second.next) {
@@ -627,7 +627,7 @@ void RocksDbBuffer::ExpireLocked() {
 void RocksDbBuffer::ReclaimFiles() {
   uint64_t first;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!reclaim_wanted_) return;
     reclaim_wanted_ = false;
     first = first_offset_;
@@ -661,9 +661,9 @@ uint64_t RocksDbBuffer::MeasureDiskBytes() const {
 void RocksDbBuffer::MaintenanceLoop() {
   for (;;) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       auto stop = [this] { return stop_threads_; };
-      mu_.AwaitWithTimeout(absl::Condition(&stop), options_.maintenance_interval);
+      mu_.AwaitWithTimeout(stop, options_.maintenance_interval);
       if (stop_threads_) return;
     }
     RunMaintenance();
@@ -671,9 +671,9 @@ void RocksDbBuffer::MaintenanceLoop() {
 }
 
 void RocksDbBuffer::RunMaintenance() {
-  absl::MutexLock maintenance_lock(&maintenance_mu_);
+  MutexLock maintenance_lock(&maintenance_mu_);
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (closed_) return;
     TrimConsumedLocked();
     ExpireLocked();
@@ -682,13 +682,13 @@ void RocksDbBuffer::RunMaintenance() {
   const uint64_t disk = MeasureDiskBytes();
   bool try_resume = false;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     disk_bytes_ = disk;
     try_resume = write_error_;
   }
   // After an I/O error (a full disk, say) RocksDB refuses writes until resumed.
   if (try_resume && db_->Resume().ok()) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     write_error_ = false;
   }
 }
@@ -700,7 +700,7 @@ absl::Status RocksDbBuffer::FlushForTesting() {
 }
 
 BufferStats RocksDbBuffer::Stats() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   BufferStats s;
   s.first_offset = first_offset_;
   s.next_offset = next_offset_;
@@ -737,13 +737,13 @@ BufferStats RocksDbBuffer::Stats() {
 
 absl::Status RocksDbBuffer::Close() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (closed_) return absl::OkStatus();
     closing_ = true;
     // Every write in flight finishes, then the syncer makes it durable and
     // completes it before it stops.
     auto drained = [this] { return writes_in_flight_ == 0; };
-    mu_.Await(absl::Condition(&drained));
+    mu_.Await(drained);
     stop_threads_ = true;
   }
   if (syncer_.joinable()) syncer_.join();
@@ -751,7 +751,7 @@ absl::Status RocksDbBuffer::Close() {
   absl::Status status;
   std::vector<Completion> leftovers;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     closed_ = true;
     // Appends whose fsync failed at the very end, and duplicates waiting for them.
     for (auto& [offset, p] : pending_) {
@@ -764,7 +764,7 @@ absl::Status RocksDbBuffer::Close() {
     waiting_duplicates_.clear();
   }
   RunCompletions(&leftovers);
-  absl::MutexLock maintenance_lock(&maintenance_mu_);
+  MutexLock maintenance_lock(&maintenance_mu_);
   if (db_) {
     rocksdb::Status s = db_->SyncWAL();
     if (s.ok()) {

@@ -29,7 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "rocksdb/db.h"
 #include "storage/buffer.h"
 #include "storage/options.h"
@@ -141,8 +141,8 @@ class RocksDbBuffer final : public Buffer {
 
   // Serialises housekeeping rounds and Close's release of the database.
   // Acquired before mu_.
-  absl::Mutex maintenance_mu_;
-  absl::Mutex mu_;
+  Mutex maintenance_mu_;
+  Mutex mu_;
   uint64_t first_offset_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_offset_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t written_end_ ABSL_GUARDED_BY(mu_) = 0;  // every offset below finished its write

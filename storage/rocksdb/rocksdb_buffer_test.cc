@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "gtest/gtest.h"
 
 namespace tributary::storage {
@@ -55,14 +55,14 @@ std::vector<fs::path> FilesWithExtension(const std::string& dir, const std::stri
 
 // A clock the test moves by hand.
 struct FakeClock {
-  absl::Mutex mu;
+  Mutex mu;
   absl::Time now = absl::FromUnixSeconds(1700000000);
   absl::Time Now() {
-    absl::MutexLock l(&mu);
+    MutexLock l(&mu);
     return now;
   }
   void Advance(absl::Duration d) {
-    absl::MutexLock l(&mu);
+    MutexLock l(&mu);
     now += d;
   }
 };
@@ -264,19 +264,19 @@ TEST(RocksDbBufferTest, ManyAppendsShareOneFsync) {
   const std::string dir = TestDir("group_commit");
   auto buffer = OpenOrDie(dir);
   constexpr int kAppends = 400;
-  absl::Mutex mu;
+  Mutex mu;
   int done = 0, failed = 0;
   for (int i = 0; i < kAppends; ++i) {
     buffer->Append(Req("", 0, std::string(4000, 'g')), [&](absl::StatusOr<AppendResult> r) {
-      absl::MutexLock l(&mu);
+      MutexLock l(&mu);
       ++done;
       if (!r.ok()) ++failed;
     });
   }
   {
-    absl::MutexLock l(&mu);
+    MutexLock l(&mu);
     auto all = [&] { return done == kAppends; };
-    mu.Await(absl::Condition(&all));
+    mu.Await(all);
   }
   EXPECT_EQ(failed, 0);
   const BufferStats stats = buffer->Stats();

@@ -19,7 +19,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "storage/rocksdb/rocksdb_buffer.h"
 #include "tests/crash/crash_payload.h"
 
@@ -32,6 +32,8 @@ ABSL_FLAG(bool, consume, true, "run a consumer that reads, checks and commits");
 
 namespace {
 
+using tributary::Mutex;
+using tributary::MutexLock;
 using tributary::storage::AppendResult;
 
 void Report(const std::string& line) {
@@ -70,14 +72,14 @@ int main(int argc, char** argv) {
           Report(absl::StrCat("E resend of ", producer, " ", resume, " was not a duplicate"));
         }
       }
-      absl::Mutex mu;
+      Mutex mu;
       int in_flight = 0;
       for (uint64_t seq = resume + 1;; ++seq) {
         if (max_appends > 0 && started.fetch_add(1) >= max_appends) break;
         {
-          absl::MutexLock l(&mu);
+          MutexLock l(&mu);
           auto room = [&] { return in_flight < absl::GetFlag(FLAGS_in_flight); };
-          mu.Await(absl::Condition(&room));
+          mu.Await(room);
           ++in_flight;
         }
         buffer->Append({producer, seq, 1, tributary::crash::Payload(producer, seq, payload_bytes)},
@@ -88,13 +90,13 @@ int main(int argc, char** argv) {
                          } else {
                            Report(absl::StrCat("A ", r->offset, " ", producer, " ", seq));
                          }
-                         absl::MutexLock l(&mu);
+                         MutexLock l(&mu);
                          --in_flight;
                        });
       }
-      absl::MutexLock l(&mu);
+      MutexLock l(&mu);
       auto drained = [&] { return in_flight == 0; };
-      mu.Await(absl::Condition(&drained));
+      mu.Await(drained);
     });
   }
 

@@ -24,7 +24,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/clock.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
@@ -87,7 +87,7 @@ Result RunBuffer(const std::string& name, storage::Durability durability, int ap
   auto& buffer = *opened;
   const int in_flight_max = absl::GetFlag(FLAGS_in_flight);
   const absl::Duration duration = absl::Seconds(absl::GetFlag(FLAGS_seconds));
-  absl::Mutex results_mu;
+  Mutex results_mu;
   std::vector<double> latencies_ms;
   uint64_t completed = 0, failed = 0;
 
@@ -96,7 +96,7 @@ Result RunBuffer(const std::string& name, storage::Durability durability, int ap
   std::vector<std::thread> threads;
   for (int t = 0; t < appenders; ++t) {
     threads.emplace_back([&, t] {
-      absl::Mutex mu;
+      Mutex mu;
       int in_flight = 0;
       std::vector<double> local;
       const absl::Duration interval =
@@ -109,29 +109,29 @@ Result RunBuffer(const std::string& name, storage::Durability durability, int ap
           next_send += interval;
         }
         {
-          absl::MutexLock l(&mu);
+          MutexLock l(&mu);
           auto room = [&] { return in_flight < in_flight_max; };
-          mu.Await(absl::Condition(&room));
+          mu.Await(room);
           ++in_flight;
         }
         const absl::Time sent = absl::Now();
         buffer->Append({absl::StrCat("bench-", t), seq, kRecordsPerBatch, payload},
                        [&, sent](absl::StatusOr<AppendResult> r) {
                          const double ms = absl::ToDoubleMilliseconds(absl::Now() - sent);
-                         absl::MutexLock l(&mu);
+                         MutexLock l(&mu);
                          --in_flight;
                          if (r.ok()) {
                            local.push_back(ms);
                          } else {
-                           absl::MutexLock rl(&results_mu);
+                           MutexLock rl(&results_mu);
                            ++failed;
                          }
                        });
       }
-      absl::MutexLock l(&mu);
+      MutexLock l(&mu);
       auto drained = [&] { return in_flight == 0; };
-      mu.Await(absl::Condition(&drained));
-      absl::MutexLock rl(&results_mu);
+      mu.Await(drained);
+      MutexLock rl(&results_mu);
       completed += local.size();
       latencies_ms.insert(latencies_ms.end(), local.begin(), local.end());
     });
