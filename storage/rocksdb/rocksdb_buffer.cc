@@ -580,12 +580,7 @@ bool RocksDbBuffer::EvictForLocked(uint64_t bytes) {
   }
   if (dropped.empty()) return false;
   if (!DropBelowLocked(dropped.back().end, dropped, /*count_as_evicted=*/true).ok()) return false;
-  for (const Block& b : dropped) {
-    retained_entries_ -= b.entries;
-    retained_bytes_ -= b.bytes;
-    retained_records_ -= b.records;
-  }
-  blocks_.erase(blocks_.begin(), blocks_.begin() + n);
+  PopBlocksLocked(n);
   return true;
 }
 
@@ -595,16 +590,10 @@ void RocksDbBuffer::TrimConsumedLocked() {
   for (const auto& [name, c] : consumers_) slowest = std::min(slowest, c.next);
   size_t n = 0;
   while (n < blocks_.size() && blocks_[n].end <= slowest) ++n;
-  // An empty buffer still advances first_offset_ so stats read right.
   if (n == 0) return;
   std::vector<Block> dropped(blocks_.begin(), blocks_.begin() + n);
   if (!DropBelowLocked(dropped.back().end, dropped, false).ok()) return;
-  for (const Block& b : dropped) {
-    retained_entries_ -= b.entries;
-    retained_bytes_ -= b.bytes;
-    retained_records_ -= b.records;
-  }
-  blocks_.erase(blocks_.begin(), blocks_.begin() + n);
+  PopBlocksLocked(n);
 }
 
 void RocksDbBuffer::ExpireLocked() {
@@ -615,11 +604,15 @@ void RocksDbBuffer::ExpireLocked() {
   if (n == 0) return;
   std::vector<Block> dropped(blocks_.begin(), blocks_.begin() + n);
   if (!DropBelowLocked(dropped.back().end, dropped, false).ok()) return;
-  for (const Block& b : dropped) {
-    retained_entries_ -= b.entries;
-    retained_bytes_ -= b.bytes;
-    retained_records_ -= b.records;
-    expired_entries_ += b.entries;
+  for (const Block& b : dropped) expired_entries_ += b.entries;
+  PopBlocksLocked(n);
+}
+
+void RocksDbBuffer::PopBlocksLocked(size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    retained_entries_ -= blocks_[i].entries;
+    retained_bytes_ -= blocks_[i].bytes;
+    retained_records_ -= blocks_[i].records;
   }
   blocks_.erase(blocks_.begin(), blocks_.begin() + n);
 }

@@ -123,6 +123,8 @@ class RocksDbBuffer final : public Buffer {
   absl::Status DropBelowLocked(uint64_t new_first, const std::vector<Block>& dropped,
                                bool count_as_evicted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool EvictForLocked(uint64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the first `n` blocks (already removed from the database).
+  void PopBlocksLocked(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TrimConsumedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReclaimFiles();
