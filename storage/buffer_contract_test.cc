@@ -15,9 +15,13 @@
 #include "storage/buffer.h"
 #include "storage/memory/memory_buffer.h"
 #include "storage/rocksdb/rocksdb_buffer.h"
+#include "storage/testing/buffer_test_util.h"
 
 namespace tributary::storage {
 namespace {
+
+using testing::Req;
+using testing::TestDir;
 
 using ::testing::ElementsAre;
 
@@ -28,12 +32,6 @@ struct Factory {
   std::function<void(Buffer*)> maintain = [](Buffer*) {};
 };
 
-std::string TestDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = absl::StrCat(tmp ? tmp : "/tmp", "/", name);
-  std::filesystem::remove_all(dir);
-  return dir;
-}
 
 class BufferContractTest : public ::testing::TestWithParam<Factory> {
  protected:
@@ -47,19 +45,8 @@ class BufferContractTest : public ::testing::TestWithParam<Factory> {
 // background fsync; wait for it.
 void AwaitReadable(Buffer* buffer, uint64_t offset) {
   ASSERT_TRUE(buffer->WaitForEntries(offset, absl::Now() + absl::Seconds(30)));
-  while (buffer->Stats().durable_end <= offset) {
-    ASSERT_TRUE(buffer->WaitForEntries(offset, absl::Now() + absl::Seconds(30)));
-  }
 }
 
-AppendRequest Req(std::string producer, uint64_t seq, std::string payload, uint32_t records = 1) {
-  AppendRequest r;
-  r.producer_id = std::move(producer);
-  r.seq = seq;
-  r.payload = std::move(payload);
-  r.record_count = records;
-  return r;
-}
 
 std::vector<std::string> Payloads(const std::vector<Entry>& entries) {
   std::vector<std::string> out;

@@ -7,27 +7,16 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "storage/rocksdb/rocksdb_buffer.h"
+#include "storage/testing/buffer_test_util.h"
 
 namespace tributary::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::Req;
+using testing::TestDir;
 
-std::string TestDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = absl::StrCat(tmp ? tmp : "/tmp", "/", name);
-  fs::remove_all(dir);
-  return dir;
-}
 
-AppendRequest Req(uint64_t seq, std::string payload) {
-  AppendRequest r;
-  r.producer_id = "p";
-  r.seq = seq;
-  r.payload = std::move(payload);
-  r.record_count = 2;
-  return r;
-}
 
 std::string PayloadFor(int i) { return std::string(20000, static_cast<char>('a' + i % 26)); }
 
@@ -36,7 +25,7 @@ std::string PayloadFor(int i) { return std::string(20000, static_cast<char>('a' 
 void Fill(const std::string& dir, int n, bool flush) {
   auto buffer = RocksDbBuffer::Open(dir, {});
   ASSERT_TRUE(buffer.ok()) << buffer.status();
-  for (int i = 0; i < n; ++i) ASSERT_TRUE((*buffer)->AppendAndWait(Req(i + 1, PayloadFor(i))).ok());
+  for (int i = 0; i < n; ++i) ASSERT_TRUE((*buffer)->AppendAndWait(Req("p", i + 1, PayloadFor(i), 2)).ok());
   ASSERT_TRUE((*buffer)->OpenConsumer("loki").ok());
   ASSERT_TRUE((*buffer)->CommitCursor("loki", 2).ok());
   if (flush) {

@@ -1,4 +1,5 @@
 #include "storage/rocksdb/rocksdb_buffer.h"
+#include "storage/testing/buffer_test_util.h"
 
 #include <filesystem>
 #include <fstream>
@@ -13,22 +14,11 @@ namespace tributary::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::FakeClock;
+using testing::Req;
+using testing::TestDir;
 
-std::string TestDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = absl::StrCat(tmp ? tmp : "/tmp", "/", name);
-  fs::remove_all(dir);
-  return dir;
-}
 
-AppendRequest Req(std::string producer, uint64_t seq, std::string payload, uint32_t records = 1) {
-  AppendRequest r;
-  r.producer_id = std::move(producer);
-  r.seq = seq;
-  r.payload = std::move(payload);
-  r.record_count = records;
-  return r;
-}
 
 std::unique_ptr<RocksDbBuffer> OpenOrDie(const std::string& dir, BufferOptions options = {}) {
   auto b = RocksDbBuffer::Open(dir, std::move(options));
@@ -53,19 +43,6 @@ std::vector<fs::path> FilesWithExtension(const std::string& dir, const std::stri
   return out;
 }
 
-// A clock the test moves by hand.
-struct FakeClock {
-  Mutex mu;
-  absl::Time now = absl::FromUnixSeconds(1700000000);
-  absl::Time Now() {
-    MutexLock l(&mu);
-    return now;
-  }
-  void Advance(absl::Duration d) {
-    MutexLock l(&mu);
-    now += d;
-  }
-};
 
 TEST(RocksDbBufferTest, ReopenKeepsEntriesCursorsLossAndDedupe) {
   const std::string dir = TestDir("reopen");
