@@ -66,7 +66,7 @@ absl::Status RocksDbBuffer::OpenDb() {
     return absl::UnavailableError(
         absl::StrCat("cannot create buffer directory ", dir_, ": ", ec.message()));
   }
-  rocksdb::Options db_options = BufferDbOptions(options_);
+  rocksdb::Options db_options = BufferDbOptions(options_, DirectIoSupported(dir_));
   const std::vector<rocksdb::ColumnFamilyDescriptor> families = BufferColumnFamilies(options_);
 
   auto try_open = [&](rocksdb::WALRecoveryMode mode) {

@@ -1,5 +1,8 @@
 #include "storage/rocksdb/rocksdb_buffer.h"
+#include "storage/rocksdb/rocksdb_options.h"
 #include "storage/testing/buffer_test_util.h"
+
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -262,6 +265,34 @@ TEST(RocksDbBufferTest, ManyAppendsShareOneFsync) {
   uint64_t histogram_total = 0;
   for (uint64_t c : stats.sync_latency_counts) histogram_total += c;
   EXPECT_EQ(histogram_total, stats.syncs);
+}
+
+// Flushes use O_DIRECT only where a probe file can be opened with it.
+TEST(RocksDbBufferTest, DirectIoProbeFailsWhereNoFileCanBeOpened) {
+  EXPECT_FALSE(DirectIoSupported(TestDir("no_such_dir")));
+  const std::string dir = TestDir("probe");
+  fs::create_directories(dir);
+  DirectIoSupported(dir);
+  EXPECT_TRUE(fs::is_empty(dir)) << "the probe file was left behind";
+}
+
+// A buffer on tmpfs (O_DIRECT support there depends on the kernel) opens and
+// flushes either way.
+TEST(RocksDbBufferTest, OpensAndFlushesOnTmpfs) {
+  const std::string dir = absl::StrCat("/dev/shm/tributary-test-", getpid());
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (!fs::create_directories(dir, ec)) GTEST_SKIP() << "no writable /dev/shm here";
+  {
+    auto buffer = OpenOrDie(dir);
+    ASSERT_NE(buffer, nullptr);
+    ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, std::string(100000, 'd'))).ok());
+    ASSERT_TRUE(buffer->FlushForTesting().ok());
+    auto read = buffer->Read(0, 10, 1 << 20);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(read->size(), 1u);
+  }
+  fs::remove_all(dir, ec);
 }
 
 }  // namespace

@@ -34,6 +34,10 @@
 ABSL_FLAG(int, seconds, 6, "duration of each measurement");
 ABSL_FLAG(std::string, dir, "/tmp/tributary-buffer-bench", "scratch directory (removed)");
 ABSL_FLAG(int, in_flight, 8, "appends in flight per appender");
+ABSL_FLAG(std::string, only, "",
+          "run just one measurement, for profiling: sync1, sync4, sync16, async4, naive, disk "
+          "(no RESULT line); sync4 with --offered_rps paces the appenders");
+ABSL_FLAG(double, offered_rps, 0, "with --only=sync4: records/s to offer (0 = as fast as acked)");
 
 namespace tributary::bench {
 namespace {
@@ -88,7 +92,7 @@ Result RunBuffer(const std::string& name, storage::Durability durability, int ap
   const int in_flight_max = absl::GetFlag(FLAGS_in_flight);
   const absl::Duration duration = absl::Seconds(absl::GetFlag(FLAGS_seconds));
   Mutex results_mu;
-  std::vector<double> latencies_ms;
+  std::vector<double> latencies_ms, call_ms;
   uint64_t completed = 0, failed = 0;
 
   const absl::Time start = absl::Now();
@@ -98,7 +102,7 @@ Result RunBuffer(const std::string& name, storage::Durability durability, int ap
     threads.emplace_back([&, t] {
       Mutex mu;
       int in_flight = 0;
-      std::vector<double> local;
+      std::vector<double> local, local_call;
       const absl::Duration interval =
           offered_rps > 0 ? absl::Seconds(kRecordsPerBatch * appenders / offered_rps)
                           : absl::ZeroDuration();
@@ -127,6 +131,9 @@ Result RunBuffer(const std::string& name, storage::Durability durability, int ap
                            ++failed;
                          }
                        });
+        const double call = absl::ToDoubleMilliseconds(absl::Now() - sent);
+        MutexLock l(&mu);
+        local_call.push_back(call);
       }
       MutexLock l(&mu);
       auto drained = [&] { return in_flight == 0; };
@@ -134,6 +141,7 @@ Result RunBuffer(const std::string& name, storage::Durability durability, int ap
       MutexLock rl(&results_mu);
       completed += local.size();
       latencies_ms.insert(latencies_ms.end(), local.begin(), local.end());
+      call_ms.insert(call_ms.end(), local_call.begin(), local_call.end());
     });
   }
   for (auto& t : threads) t.join();
@@ -150,6 +158,8 @@ Result RunBuffer(const std::string& name, storage::Durability durability, int ap
   r.p50_ms = Percentile(&latencies_ms, 0.50);
   r.p99_ms = Percentile(&latencies_ms, 0.99);
   Print(r);
+  std::printf("%28s Append call (the caller's share: the write) p50 %.2f ms, p99 %.2f ms\n", "",
+              Percentile(&call_ms, 0.5), Percentile(&call_ms, 0.99));
   std::printf("%28s %llu appends shared %llu fsyncs; fsync latency histogram:", "",
               static_cast<unsigned long long>(completed),
               static_cast<unsigned long long>(stats.syncs));
@@ -246,6 +256,26 @@ int Main() {
   for (const auto& rec : batch.logs()) records.push_back(rec.SerializeAsString());
   std::printf("batch: %d records, %zu bytes (%zu bytes/record); %d s per measurement\n\n",
               kRecordsPerBatch, payload.size(), records[0].size(), absl::GetFlag(FLAGS_seconds));
+
+  const std::string only = absl::GetFlag(FLAGS_only);
+  if (!only.empty()) {
+    using storage::Durability;
+    if (only == "sync1") RunBuffer("sync, 1 appender", Durability::kSync, 1, payload, 0);
+    else if (only == "sync4") {
+      RunBuffer("sync, 4 appenders", Durability::kSync, 4, payload,
+                absl::GetFlag(FLAGS_offered_rps));
+    }
+    else if (only == "sync16") RunBuffer("sync, 16 appenders", Durability::kSync, 16, payload, 0);
+    else if (only == "async4") RunBuffer("async, 4 appenders", Durability::kAsync, 4, payload, 0);
+    else if (only == "naive") RunNaive(records, payload.size());
+    else if (only == "disk") RunDisk(payload);
+    else {
+      std::fprintf(stderr, "unknown --only=%s\n", only.c_str());
+      return 2;
+    }
+    fs::remove_all(absl::GetFlag(FLAGS_dir));
+    return 0;
+  }
 
   RunBuffer("sync, 1 appender", storage::Durability::kSync, 1, payload, 0);
   const Result sync4 = RunBuffer("sync, 4 appenders", storage::Durability::kSync, 4, payload, 0);
