@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <utility>
 
-#include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "rocksdb/convenience.h"
@@ -34,10 +33,7 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.IsCorruption()) return absl::DataLossError(msg);
   if (s.IsNotFound()) return absl::NotFoundError(msg);
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
-  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() || s.IsIncomplete()) {
-    return absl::UnavailableError(msg);
-  }
-  return absl::UnavailableError(msg);  // I/O errors: the caller may retry later
+  return absl::UnavailableError(msg);  // I/O errors, busy, lock held: worth retrying later
 }
 
 rocksdb::Slice AsSlice(const std::string& s) { return rocksdb::Slice(s.data(), s.size()); }
@@ -45,14 +41,15 @@ absl::string_view AsView(const rocksdb::Slice& s) { return absl::string_view(s.d
 
 }  // namespace
 
-RocksDbBuffer::RocksDbBuffer(std::string dir, BufferOptions options)
-    : dir_(std::move(dir)), options_(std::move(options)) {
+RocksDbBuffer::RocksDbBuffer(std::string dir, BufferOptions options, rocksdb::Env* env)
+    : dir_(std::move(dir)), options_(std::move(options)), env_(env) {
   sync_latency_counts_.assign(SyncLatencyBounds().size() + 1, 0);
 }
 
 absl::StatusOr<std::unique_ptr<RocksDbBuffer>> RocksDbBuffer::Open(const std::string& dir,
-                                                                    BufferOptions options) {
-  std::unique_ptr<RocksDbBuffer> buffer(new RocksDbBuffer(dir, std::move(options)));
+                                                                    BufferOptions options,
+                                                                    rocksdb::Env* env) {
+  std::unique_ptr<RocksDbBuffer> buffer(new RocksDbBuffer(dir, std::move(options), env));
   if (absl::Status s = buffer->OpenDb(); !s.ok()) return s;
   if (absl::Status s = buffer->LoadState(); !s.ok()) return s;
   buffer->Start();
@@ -67,6 +64,7 @@ absl::Status RocksDbBuffer::OpenDb() {
         absl::StrCat("cannot create buffer directory ", dir_, ": ", ec.message()));
   }
   rocksdb::Options db_options = BufferDbOptions(options_, DirectIoSupported(dir_));
+  if (env_ != nullptr) db_options.env = env_;
   const std::vector<rocksdb::ColumnFamilyDescriptor> families = BufferColumnFamilies(options_);
 
   auto try_open = [&](rocksdb::WALRecoveryMode mode) {
@@ -204,6 +202,8 @@ void RocksDbBuffer::Append(AppendRequest request, AppendCallback done) {
     MutexLock lock(&mu_);
     if (closing_) {
       early = absl::UnavailableError("write-ahead buffer is closing");
+    } else if (sync_failed_) {
+      early = absl::UnavailableError(last_error_);
     } else if (!request.producer_id.empty()) {
       auto it = producers_.find(request.producer_id);
       if (it != producers_.end() && request.seq <= it->second.claimed_seq) {
@@ -240,7 +240,7 @@ void RocksDbBuffer::Append(AppendRequest request, AppendCallback done) {
         p.claimed_seq = request.seq;
         p.claimed_offset = offset;
       }
-      pending_.emplace(offset, Pending{std::move(done), request.producer_id, request.seq, false});
+      pending_.emplace(offset, Pending{std::move(done), request.producer_id, request.seq});
       ++writes_in_flight_;
       ++appends_;
     }
@@ -306,6 +306,17 @@ void RocksDbBuffer::FinishWrite(uint64_t offset, const rocksdb::Status& status,
       completions.push_back(
           {std::move(p.done), FromRocks(status, "write-ahead buffer append failed")});
       pending_.erase(it);
+      // Resends that were waiting for this append must not be told it is stored.
+      auto failed = std::stable_partition(
+          waiting_duplicates_.begin(), waiting_duplicates_.end(),
+          [offset](const WaitingDuplicate& w) { return w.offset != offset; });
+      for (auto w = failed; w != waiting_duplicates_.end(); ++w) {
+        completions.push_back(
+            {std::move(w->done), absl::UnavailableError(absl::StrCat(
+                                     "the original of this resent batch failed to store (",
+                                     status.ToString(), "); send it again"))});
+      }
+      waiting_duplicates_.erase(failed, waiting_duplicates_.end());
     } else if (options_.durability == Durability::kAsync) {
       Pending& p = it->second;
       if (!p.producer_id.empty()) {
@@ -314,8 +325,9 @@ void RocksDbBuffer::FinishWrite(uint64_t offset, const rocksdb::Status& status,
       }
       completions.push_back({std::move(p.done), AppendResult{offset, false}});
       pending_.erase(it);
-    } else {
-      it->second.written = true;
+    } else if (sync_failed_) {
+      completions.push_back({std::move(it->second.done), absl::UnavailableError(last_error_)});
+      pending_.erase(it);
     }
     if (offset == written_end_) {
       ++written_end_;
@@ -351,23 +363,20 @@ void RocksDbBuffer::CollectDurableLocked(std::vector<Completion>* out) {
 
 void RocksDbBuffer::SyncLoop() {
   const bool sync_mode = options_.durability == Durability::kSync;
-  bool backoff = false;
   for (;;) {
     uint64_t target = 0;
     {
       MutexLock lock(&mu_);
-      auto work = [this] { return stop_threads_ || written_end_ > durable_end_; };
+      // After a failed write RocksDB's WAL writer must not be synced (it asserts)
+      // until the database is resumed: the maintenance thread does that.
+      auto work = [this] {
+        return stop_threads_ || (written_end_ > durable_end_ && !write_error_ && !sync_failed_);
+      };
       auto stop = [this] { return stop_threads_; };
-      if (backoff) {
-        mu_.AwaitWithTimeout(stop, absl::Milliseconds(100));
-      } else if (!sync_mode) {
-        mu_.AwaitWithTimeout(stop, options_.sync_interval);
-      }
+      if (!sync_mode) mu_.AwaitWithTimeout(stop, options_.sync_interval);
       mu_.Await(work);
-      if (written_end_ == durable_end_) {
-        if (stop_threads_) return;
-        continue;
-      }
+      if (stop_threads_ && (written_end_ == durable_end_ || write_error_ || sync_failed_)) return;
+      if (written_end_ == durable_end_ || write_error_ || sync_failed_) continue;
       target = written_end_;
     }
     const absl::Time start = absl::Now();
@@ -382,28 +391,33 @@ void RocksDbBuffer::SyncLoop() {
       sync_latency_counts_[std::lower_bound(bounds.begin(), bounds.end(), seconds) -
                            bounds.begin()]++;
       if (s.ok()) {
-        backoff = false;
         durable_end_ = target;
         CollectDurableLocked(&completions);
       } else {
-        backoff = true;
+        // After a failed fsync the kernel may have dropped the dirty pages, so
+        // a later fsync that succeeds proves nothing. Stop accepting appends;
+        // a restart replays the log and recovers whatever reached it.
         ++sync_errors_;
-        last_error_ = absl::StrCat("fsync failed: ", s.ToString());
-        // The writes may or may not survive a crash: tell their senders to
-        // resend. A resend is answered as a duplicate once a later fsync covers
-        // the original, so nothing is stored twice.
-        auto end = pending_.lower_bound(target);
-        for (auto it = pending_.begin(); it != end; ++it) {
-          completions.push_back(
-              {std::move(it->second.done),
-               absl::UnavailableError(absl::StrCat("write-ahead buffer fsync failed: ",
-                                                   s.ToString()))});
-        }
-        pending_.erase(pending_.begin(), end);
+        sync_failed_ = true;
+        last_error_ = absl::StrCat("fsync of the write-ahead log failed (", s.ToString(),
+                                   "); appends are refused until the collector restarts");
+        FailAllPendingLocked(last_error_, &completions);
       }
     }
     RunCompletions(&completions);
   }
+}
+
+void RocksDbBuffer::FailAllPendingLocked(const std::string& why,
+                                         std::vector<Completion>* out) {
+  for (auto& [offset, p] : pending_) {
+    out->push_back({std::move(p.done), absl::UnavailableError(why)});
+  }
+  pending_.clear();
+  for (auto& w : waiting_duplicates_) {
+    out->push_back({std::move(w.done), absl::UnavailableError(why)});
+  }
+  waiting_duplicates_.clear();
 }
 
 uint64_t RocksDbBuffer::ResumePoint(const std::string& producer_id) {
@@ -679,10 +693,17 @@ void RocksDbBuffer::RunMaintenance() {
     disk_bytes_ = disk;
     try_resume = write_error_;
   }
-  // After an I/O error (a full disk, say) RocksDB refuses writes until resumed.
-  if (try_resume && db_->Resume().ok()) {
+  // After an I/O error (a full disk, say) RocksDB refuses writes until it is
+  // resumed. For retryable errors it retries by itself (Resume then answers
+  // Busy); Resume succeeds once nothing is wrong any more.
+  if (try_resume) {
+    const rocksdb::Status resumed = db_->Resume();
     MutexLock lock(&mu_);
-    write_error_ = false;
+    if (resumed.ok()) {
+      write_error_ = false;
+    } else if (!resumed.IsBusy()) {
+      last_error_ = absl::StrCat("cannot resume writing after an I/O error: ", resumed.ToString());
+    }
   }
 }
 
@@ -720,7 +741,7 @@ BufferStats RocksDbBuffer::Stats() {
   s.sync_latency_bounds_seconds = SyncLatencyBounds();
   s.sync_latency_counts = sync_latency_counts_;
   s.sync_latency_sum_seconds = sync_latency_sum_;
-  s.writable = !closing_ && !write_error_ &&
+  s.writable = !closing_ && !write_error_ && !sync_failed_ &&
                (options_.max_disk_bytes == 0 || options_.when_full == WhenFull::kDropOldest ||
                 retained_bytes_ < options_.max_disk_bytes);
   s.last_error = last_error_;
@@ -746,20 +767,19 @@ absl::Status RocksDbBuffer::Close() {
   {
     MutexLock lock(&mu_);
     closed_ = true;
-    // Appends whose fsync failed at the very end, and duplicates waiting for them.
-    for (auto& [offset, p] : pending_) {
-      leftovers.push_back({std::move(p.done), absl::UnavailableError("write-ahead buffer closed")});
-    }
-    pending_.clear();
-    for (auto& w : waiting_duplicates_) {
-      leftovers.push_back({std::move(w.done), absl::UnavailableError("write-ahead buffer closed")});
-    }
-    waiting_duplicates_.clear();
+    // Appends that could not be made durable before the end (after an I/O
+    // error), and resends waiting for them.
+    FailAllPendingLocked("write-ahead buffer closed before this append was durable", &leftovers);
   }
   RunCompletions(&leftovers);
   MutexLock maintenance_lock(&maintenance_mu_);
   if (db_) {
-    rocksdb::Status s = db_->SyncWAL();
+    bool io_failed;
+    {
+      MutexLock lock(&mu_);
+      io_failed = write_error_ || sync_failed_;
+    }
+    rocksdb::Status s = io_failed ? rocksdb::Status::OK() : db_->SyncWAL();
     if (s.ok()) {
       for (rocksdb::ColumnFamilyHandle* h : handles_) {
         s = db_->DestroyColumnFamilyHandle(h);

@@ -46,9 +46,11 @@ class RocksDbBuffer final : public Buffer {
 
   // Opens (creating if needed) the buffer in `dir`. DATA_LOSS if the files are
   // damaged beyond a torn WAL tail; UNAVAILABLE if the directory is locked by
-  // another process or unusable.
+  // another process or unusable. `env` (not owned; must outlive the buffer)
+  // replaces RocksDB's default file access, e.g. to inject I/O failures in tests.
   static absl::StatusOr<std::unique_ptr<RocksDbBuffer>> Open(const std::string& dir,
-                                                              BufferOptions options);
+                                                              BufferOptions options,
+                                                              rocksdb::Env* env = nullptr);
 
   ~RocksDbBuffer() override;
 
@@ -84,7 +86,6 @@ class RocksDbBuffer final : public Buffer {
     AppendCallback done;
     std::string producer_id;
     uint64_t seq = 0;
-    bool written = false;
   };
   struct WaitingDuplicate {
     uint64_t offset;  // answered once this offset is durable
@@ -105,12 +106,15 @@ class RocksDbBuffer final : public Buffer {
     absl::StatusOr<AppendResult> result;
   };
 
-  RocksDbBuffer(std::string dir, BufferOptions options);
+  RocksDbBuffer(std::string dir, BufferOptions options, rocksdb::Env* env);
   absl::Status OpenDb();
   absl::Status LoadState();
   void Start();
 
   void SyncLoop();
+  // Fails every append waiting for durability and every resend waiting on one.
+  void FailAllPendingLocked(const std::string& why, std::vector<Completion>* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaintenanceLoop();
   void FinishWrite(uint64_t offset, const rocksdb::Status& status, uint64_t payload_bytes,
                    uint32_t records);
@@ -133,6 +137,7 @@ class RocksDbBuffer final : public Buffer {
 
   const std::string dir_;
   const BufferOptions options_;
+  rocksdb::Env* const env_;
   OpenReport open_report_;
 
   std::unique_ptr<rocksdb::DB> db_;
@@ -164,7 +169,8 @@ class RocksDbBuffer final : public Buffer {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool reclaim_wanted_ ABSL_GUARDED_BY(mu_) = false;
   std::string last_error_ ABSL_GUARDED_BY(mu_);
-  bool write_error_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_error_ ABSL_GUARDED_BY(mu_) = false;  // RocksDB refuses writes until resumed
+  bool sync_failed_ ABSL_GUARDED_BY(mu_) = false;  // permanent until reopened
 
   // Counters (BufferStats).
   uint64_t appends_ ABSL_GUARDED_BY(mu_) = 0;

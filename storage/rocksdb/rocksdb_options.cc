@@ -60,6 +60,8 @@ rocksdb::Options BufferDbOptions(const BufferOptions& options, bool direct_io) {
   db.keep_log_file_num = 3;
   db.max_log_file_size = 8 << 20;
   db.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // After a retryable I/O error (disk full, say) RocksDB retries on its own.
+  db.bgerror_resume_retry_interval = 250 * 1000;  // microseconds
   const uint64_t budget = std::max<uint64_t>(options.memory_budget_bytes, 32ull << 20);
   // Three quarters of the budget for memtables (across all families), the rest
   // for the block cache.
