@@ -7,8 +7,10 @@
 // which TSan intercepts, so `--config=tsan` checks our locking for real. The
 // clang thread-safety annotations work the same as with absl::Mutex.
 //
-// Every Unlock wakes the waiters, which re-check their conditions under the
-// lock: a condition may read any state the mutex guards.
+// Every release of the lock (Unlock, and Await giving it up) wakes the
+// waiters, which re-check their conditions under the lock: a condition may
+// read any state the mutex guards, and a thread may change that state and then
+// Await without unlocking in between.
 #pragma once
 
 #include <condition_variable>
@@ -37,6 +39,7 @@ class ABSL_LOCKABLE Mutex {
   // With the lock held: releases it until `cond()` holds, then returns with it held.
   template <typename Cond>
   void Await(Cond cond) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
+    changed_.notify_all();
     std::unique_lock<std::mutex> lock(mu_, std::adopt_lock);
     changed_.wait(lock, cond);
     lock.release();
@@ -49,6 +52,7 @@ class ABSL_LOCKABLE Mutex {
       Await(cond);
       return true;
     }
+    changed_.notify_all();
     std::unique_lock<std::mutex> lock(mu_, std::adopt_lock);
     const bool result = changed_.wait_until(lock, absl::ToChronoTime(deadline), cond);
     lock.release();

@@ -365,19 +365,28 @@ void RocksDbBuffer::SyncLoop() {
   const bool sync_mode = options_.durability == Durability::kSync;
   for (;;) {
     uint64_t target = 0;
+    uint64_t requests = 0;  // commits waiting when this fsync starts are covered by it
     {
       MutexLock lock(&mu_);
       // After a failed write RocksDB's WAL writer must not be synced (it asserts)
       // until the database is resumed: the maintenance thread does that.
-      auto work = [this] {
-        return stop_threads_ || (written_end_ > durable_end_ && !write_error_ && !sync_failed_);
+      auto wanted = [this] {
+        return (written_end_ > durable_end_ || sync_requested_ > sync_completed_) &&
+               !write_error_ && !sync_failed_;
       };
-      auto stop = [this] { return stop_threads_; };
-      if (!sync_mode) mu_.AwaitWithTimeout(stop, options_.sync_interval);
+      auto requested = [this] {
+        return stop_threads_ || (sync_requested_ > sync_completed_ && !write_error_);
+      };
+      auto work = [&] { return stop_threads_ || wanted(); };
+      // async mode: fsync every sync_interval, or at once when a commit waits.
+      if (!sync_mode) mu_.AwaitWithTimeout(requested, options_.sync_interval);
       mu_.Await(work);
-      if (stop_threads_ && (written_end_ == durable_end_ || write_error_ || sync_failed_)) return;
-      if (written_end_ == durable_end_ || write_error_ || sync_failed_) continue;
+      if (!wanted()) {
+        if (stop_threads_) return;
+        continue;
+      }
       target = written_end_;
+      requests = sync_requested_;
     }
     const absl::Time start = absl::Now();
     const rocksdb::Status s = db_->SyncWAL();
@@ -392,6 +401,7 @@ void RocksDbBuffer::SyncLoop() {
                            bounds.begin()]++;
       if (s.ok()) {
         durable_end_ = target;
+        sync_completed_ = std::max(sync_completed_, requests);
         CollectDurableLocked(&completions);
       } else {
         // After a failed fsync the kernel may have dropped the dirty pages, so
@@ -446,6 +456,7 @@ absl::StatusOr<ConsumerState> RocksDbBuffer::OpenConsumer(const std::string& nam
 absl::Status RocksDbBuffer::RemoveConsumer(const std::string& name) {
   MutexLock lock(&mu_);
   if (consumers_.erase(name) == 0) return absl::NotFoundError("no consumer named " + name);
+  cursor_written_.erase(name);
   rocksdb::WriteBatch batch;
   batch.Delete(meta_, absl::StrCat(fmt::kCursorPrefix, name));
   batch.Delete(meta_, absl::StrCat(fmt::kLossPrefix, name));
@@ -508,25 +519,51 @@ bool RocksDbBuffer::WaitForEntries(uint64_t from, absl::Time deadline) {
 }
 
 absl::Status RocksDbBuffer::CommitCursor(const std::string& consumer, uint64_t next) {
+  {
+    // One cursor write at a time, so values reach the database in the order
+    // they were checked. The fsync below is shared by every waiting commit.
+    MutexLock commit_lock(&commit_mu_);
+    {
+      MutexLock lock(&mu_);
+      auto it = consumers_.find(consumer);
+      if (it == consumers_.end()) return absl::NotFoundError("no consumer named " + consumer);
+      // Compare with the last value written, durable or not yet.
+      uint64_t& written = cursor_written_[consumer];
+      const uint64_t current = std::max(it->second.next, written);
+      if (next < current) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "cursor of ", consumer, " would move back from ", current, " to ", next));
+      }
+      if (next > durable_end_) {
+        return absl::OutOfRangeError(absl::StrCat("cursor of ", consumer, " would move to ", next,
+                                                  " past the durable end ", durable_end_));
+      }
+      if (next == it->second.next) return absl::OkStatus();
+      written = next;
+    }
+    // Not under mu_, and without an fsync of its own: appenders never wait
+    // for a commit.
+    rocksdb::WriteOptions wo;
+    wo.sync = false;
+    rocksdb::Status s =
+        db_->Put(wo, meta_, absl::StrCat(fmt::kCursorPrefix, consumer), fmt::EncodeFixed64(next));
+    if (!s.ok()) return FromRocks(s, "committing cursor of " + consumer);
+  }
+  if (absl::Status durable = AwaitGroupSync(); !durable.ok()) return durable;
   MutexLock lock(&mu_);
   auto it = consumers_.find(consumer);
-  if (it == consumers_.end()) return absl::NotFoundError("no consumer named " + consumer);
-  if (next < it->second.next) {
-    return absl::InvalidArgumentError(absl::StrCat("cursor of ", consumer, " would move back from ",
-                                                   it->second.next, " to ", next));
-  }
-  if (next > durable_end_) {
-    return absl::OutOfRangeError(absl::StrCat("cursor of ", consumer, " would move to ", next,
-                                              " past the durable end ", durable_end_));
-  }
-  if (next == it->second.next) return absl::OkStatus();
-  rocksdb::WriteOptions wo;
-  wo.sync = true;  // a committed cursor never moves back, even across a crash
-  rocksdb::Status s =
-      db_->Put(wo, meta_, absl::StrCat(fmt::kCursorPrefix, consumer), fmt::EncodeFixed64(next));
-  if (!s.ok()) return FromRocks(s, "committing cursor of " + consumer);
-  it->second.next = next;
+  // Eviction may have moved the cursor further meanwhile; it never moves back.
+  if (it != consumers_.end()) it->second.next = std::max(it->second.next, next);
   return absl::OkStatus();
+}
+
+absl::Status RocksDbBuffer::AwaitGroupSync() {
+  MutexLock lock(&mu_);
+  const uint64_t ticket = ++sync_requested_;
+  mu_.Await([&] { return sync_completed_ >= ticket || sync_failed_ || stop_threads_; });
+  if (sync_completed_ >= ticket) return absl::OkStatus();
+  return absl::UnavailableError(
+      sync_failed_ ? last_error_ : std::string("write-ahead buffer closed before the commit was durable"));
 }
 
 absl::Status RocksDbBuffer::DropBelowLocked(uint64_t new_first, const std::vector<Block>& dropped,

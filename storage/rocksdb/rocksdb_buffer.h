@@ -112,6 +112,8 @@ class RocksDbBuffer final : public Buffer {
   void Start();
 
   void SyncLoop();
+  // Waits until an fsync that started after this call has completed.
+  absl::Status AwaitGroupSync();
   // Fails every append waiting for durability and every resend waiting on one.
   void FailAllPendingLocked(const std::string& why, std::vector<Completion>* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -149,6 +151,8 @@ class RocksDbBuffer final : public Buffer {
   // Serialises housekeeping rounds and Close's release of the database.
   // Acquired before mu_.
   Mutex maintenance_mu_;
+  // Serialises cursor commits. Acquired before mu_.
+  Mutex commit_mu_;
   Mutex mu_;
   uint64_t first_offset_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_offset_ ABSL_GUARDED_BY(mu_) = 0;
@@ -159,11 +163,15 @@ class RocksDbBuffer final : public Buffer {
   std::vector<WaitingDuplicate> waiting_duplicates_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Producer> producers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, ConsumerState> consumers_ ABSL_GUARDED_BY(mu_);
+  // The last cursor value written per consumer, perhaps not yet durable.
+  std::map<std::string, uint64_t> cursor_written_ ABSL_GUARDED_BY(mu_);
   std::deque<Block> blocks_ ABSL_GUARDED_BY(mu_);
   uint64_t retained_entries_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t retained_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t retained_records_ ABSL_GUARDED_BY(mu_) = 0;
   int writes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t sync_requested_ ABSL_GUARDED_BY(mu_) = 0;  // tickets handed to AwaitGroupSync
+  uint64_t sync_completed_ ABSL_GUARDED_BY(mu_) = 0;  // tickets covered by a finished fsync
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_threads_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
