@@ -182,6 +182,7 @@ void RocksDbBuffer::AddToBlocksLocked(uint64_t offset, uint64_t bytes, uint32_t 
   ++b.entries;
   b.bytes += bytes;
   b.records += records;
+  b.oldest = std::min(b.oldest, t);
   b.newest = std::max(b.newest, t);
   ++retained_entries_;
   retained_bytes_ += bytes;
@@ -763,7 +764,7 @@ BufferStats RocksDbBuffer::Stats() {
   s.disk_bytes = disk_bytes_;
   for (const Block& b : blocks_) {
     if (b.entries > 0) {
-      s.oldest_append_time = b.newest;  // a block's newest bounds its oldest from above
+      s.oldest_append_time = b.oldest;
       break;
     }
   }

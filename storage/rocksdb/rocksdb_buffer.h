@@ -99,6 +99,7 @@ class RocksDbBuffer final : public Buffer {
     uint64_t entries = 0;
     uint64_t bytes = 0;
     uint64_t records = 0;
+    absl::Time oldest = absl::InfiniteFuture();
     absl::Time newest = absl::InfinitePast();
   };
   struct Completion {

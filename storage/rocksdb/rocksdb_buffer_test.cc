@@ -149,8 +149,12 @@ TEST(RocksDbBufferTest, RetentionRemovesOldEntriesAndCountsThemAgainstConsumers)
   EXPECT_EQ(stats.consumers[0].lost_records, 15u);
   auto fresh = buffer->AppendAndWait(Req("", 0, "new"));
   ASSERT_TRUE(fresh.ok());
+  clock.Advance(absl::Minutes(10));
+  ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, "newer")).ok());
   buffer->RunMaintenance();
-  EXPECT_EQ(buffer->Stats().entries, 1u);
+  EXPECT_EQ(buffer->Stats().entries, 2u);
+  // The oldest retained entry is the one appended 10 minutes before "newer".
+  EXPECT_EQ(buffer->Stats().oldest_append_time, clock.Now() - absl::Minutes(10));
 }
 
 TEST(RocksDbBufferTest, TornWalTailIsReportedAndEverythingBeforeItKept) {
