@@ -82,6 +82,8 @@ struct BufferStats {
   uint64_t append_errors = 0;   // appends failed by an I/O error
   uint64_t evicted_entries = 0; // removed by drop_oldest
   uint64_t expired_entries = 0; // removed by retention
+  uint64_t producers = 0;       // producers whose highest seq is remembered
+  uint64_t forgotten_producers = 0;  // dropped after producer_ttl without appends
   uint64_t syncs = 0;
   uint64_t sync_errors = 0;
   // fsync latency histogram: counts per upper bound (last bucket is +Inf).

@@ -26,6 +26,10 @@ struct BufferOptions {
   WhenFull when_full = WhenFull::kBackpressure;
   // Entries older than this are removed even if unconsumed; zero = keep.
   absl::Duration retention = absl::Hours(72);
+  // How long a producer's highest seq is remembered after its last append: the
+  // dedupe window. A producer silent for longer is forgotten, and a batch it
+  // re-sends after that is stored again. Zero = remember forever.
+  absl::Duration producer_ttl = absl::Hours(24 * 7);
   // async mode: the longest an append may stay un-fsync'd.
   absl::Duration sync_interval = absl::Milliseconds(100);
   // How often consumed and expired entries are removed.

@@ -167,6 +167,9 @@ absl::StatusOr<VerifyReport> VerifyBuffer(const std::string& dir) {
       report.cursor_lines.push_back(absl::StrCat(key.substr(2), ": next=", *next));
     } else if (absl::StartsWith(key, fmt::kProducerPrefix)) {
       ++report.producers;
+      if (!fmt::DecodeProducerValue(AsView(meta->value()))) {
+        problem(absl::StrCat("The dedupe row of producer ", key.substr(2), " is malformed."));
+      }
     }
   }
   if (!meta->status().ok()) {

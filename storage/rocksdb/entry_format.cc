@@ -80,6 +80,19 @@ std::optional<IndexValue> DecodeIndexValue(absl::string_view s) {
   return v;
 }
 
+std::string EncodeProducerValue(const ProducerValue& v) {
+  std::string s;
+  PutLittle(&s, v.seq, 8);
+  PutLittle(&s, static_cast<uint64_t>(absl::ToUnixNanos(v.last_append)), 8);
+  return s;
+}
+
+std::optional<ProducerValue> DecodeProducerValue(absl::string_view s) {
+  if (s.size() != 16) return std::nullopt;
+  return ProducerValue{GetLittle(s.data(), 8),
+                       absl::FromUnixNanos(static_cast<int64_t>(GetLittle(s.data() + 8, 8)))};
+}
+
 std::string EncodeLossValue(const LossValue& v) {
   std::string s;
   PutLittle(&s, v.entries, 8);

@@ -5,7 +5,8 @@
 //   entries: key = 8-byte big-endian offset, value = EntryHeader + payload
 //   index:   key = 8-byte big-endian offset, value = IndexValue (16 bytes)
 //   meta:    "c/<consumer>" cursor, "l/<consumer>" loss counters,
-//            "p/<producer>" highest seq, "first" oldest retained offset
+//            "p/<producer>" highest seq and last append time (ProducerValue),
+//            "first" oldest retained offset
 // An entry, its index row and its producer's seq are written in one WriteBatch,
 // so they are durable together.
 #pragma once
@@ -52,6 +53,13 @@ struct IndexValue {
 };
 std::string EncodeIndexValue(const IndexValue& v);
 std::optional<IndexValue> DecodeIndexValue(absl::string_view s);
+
+struct ProducerValue {
+  uint64_t seq = 0;
+  absl::Time last_append;
+};
+std::string EncodeProducerValue(const ProducerValue& v);
+std::optional<ProducerValue> DecodeProducerValue(absl::string_view s);
 
 struct LossValue {
   uint64_t entries = 0;

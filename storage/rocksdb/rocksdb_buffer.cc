@@ -130,10 +130,11 @@ absl::Status RocksDbBuffer::LoadState() {
         c.lost_entries = loss->entries;
         c.lost_records = loss->records;
       } else if (absl::StartsWith(key, fmt::kProducerPrefix)) {
-        auto seq = fmt::DecodeFixed64(value);
-        if (!seq) return absl::DataLossError(absl::StrCat("malformed producer row ", key));
+        auto row = fmt::DecodeProducerValue(value);
+        if (!row) return absl::DataLossError(absl::StrCat("malformed producer row ", key));
         Producer& p = producers_[std::string(key.substr(2))];
-        p.durable_seq = p.claimed_seq = *seq;
+        p.durable_seq = p.claimed_seq = row->seq;
+        p.last_append = row->last_append;
       } else if (key == fmt::kFirstKey) {
         floor = fmt::DecodeFixed64(value).value_or(0);
       }
@@ -240,6 +241,7 @@ void RocksDbBuffer::Append(AppendRequest request, AppendCallback done) {
         Producer& p = producers_[request.producer_id];
         p.claimed_seq = request.seq;
         p.claimed_offset = offset;
+        p.last_append = now;
       }
       pending_.emplace(offset, Pending{std::move(done), request.producer_id, request.seq});
       ++writes_in_flight_;
@@ -264,7 +266,7 @@ void RocksDbBuffer::Append(AppendRequest request, AppendCallback done) {
   }
   if (s.ok() && !request.producer_id.empty()) {
     s = batch.Put(meta_, absl::StrCat(fmt::kProducerPrefix, request.producer_id),
-                  fmt::EncodeFixed64(request.seq));
+                  fmt::EncodeProducerValue({request.seq, now}));
   }
   if (s.ok()) {
     rocksdb::WriteOptions wo;
@@ -660,6 +662,27 @@ void RocksDbBuffer::ExpireLocked() {
   PopBlocksLocked(n);
 }
 
+void RocksDbBuffer::ForgetIdleProducersLocked() {
+  if (options_.producer_ttl <= absl::ZeroDuration()) return;
+  const absl::Time cutoff = options_.clock() - options_.producer_ttl;
+  rocksdb::WriteBatch batch;
+  std::vector<std::string> idle;
+  for (const auto& [id, p] : producers_) {
+    // Never while an append of it is still in flight.
+    if (p.last_append < cutoff && p.claimed_seq == p.durable_seq) idle.push_back(id);
+  }
+  if (idle.empty()) return;
+  for (const std::string& id : idle) batch.Delete(meta_, absl::StrCat(fmt::kProducerPrefix, id));
+  rocksdb::WriteOptions wo;
+  wo.sync = false;  // made durable by the next group fsync
+  if (rocksdb::Status s = db_->Write(wo, &batch); !s.ok()) {
+    last_error_ = absl::StrCat("forgetting idle producers failed: ", s.ToString());
+    return;
+  }
+  for (const std::string& id : idle) producers_.erase(id);
+  forgotten_producers_ += idle.size();
+}
+
 void RocksDbBuffer::PopBlocksLocked(size_t n) {
   for (size_t i = 0; i < n; ++i) {
     retained_entries_ -= blocks_[i].entries;
@@ -722,6 +745,7 @@ void RocksDbBuffer::RunMaintenance() {
     if (closed_) return;
     TrimConsumedLocked();
     ExpireLocked();
+    ForgetIdleProducersLocked();
   }
   ReclaimFiles();
   const uint64_t disk = MeasureDiskBytes();
@@ -774,6 +798,8 @@ BufferStats RocksDbBuffer::Stats() {
   s.append_errors = append_errors_;
   s.evicted_entries = evicted_entries_;
   s.expired_entries = expired_entries_;
+  s.producers = producers_.size();
+  s.forgotten_producers = forgotten_producers_;
   s.syncs = syncs_;
   s.sync_errors = sync_errors_;
   s.sync_latency_bounds_seconds = SyncLatencyBounds();

@@ -80,6 +80,7 @@ class RocksDbBuffer final : public Buffer {
   struct Producer {
     uint64_t durable_seq = 0;  // highest seq known durable
     uint64_t claimed_seq = 0;  // highest seq appended (durable or in flight)
+    absl::Time last_append = absl::InfinitePast();
     uint64_t claimed_offset = 0;
   };
   struct Pending {
@@ -134,6 +135,7 @@ class RocksDbBuffer final : public Buffer {
   void PopBlocksLocked(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TrimConsumedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetIdleProducersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReclaimFiles();
   uint64_t MeasureDiskBytes() const;
   static void RunCompletions(std::vector<Completion>* completions);
@@ -188,6 +190,7 @@ class RocksDbBuffer final : public Buffer {
   uint64_t append_errors_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t evicted_entries_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t expired_entries_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t forgotten_producers_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t syncs_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sync_errors_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<uint64_t> sync_latency_counts_ ABSL_GUARDED_BY(mu_);

@@ -157,6 +157,36 @@ TEST(RocksDbBufferTest, RetentionRemovesOldEntriesAndCountsThemAgainstConsumers)
   EXPECT_EQ(buffer->Stats().oldest_append_time, clock.Now() - absl::Minutes(10));
 }
 
+TEST(RocksDbBufferTest, IdleProducersAreForgottenAfterTheirTtlAndStayForgottenAfterReopen) {
+  const std::string dir = TestDir("producer_ttl");
+  FakeClock clock;
+  BufferOptions options;
+  options.producer_ttl = absl::Hours(24);
+  options.maintenance_interval = absl::Hours(1000);
+  options.clock = [&clock] { return clock.Now(); };
+  {
+    auto buffer = OpenOrDie(dir, options);
+    ASSERT_TRUE(buffer->AppendAndWait(Req("idle", 7, "a")).ok());
+    clock.Advance(absl::Hours(20));
+    ASSERT_TRUE(buffer->AppendAndWait(Req("busy", 3, "b")).ok());
+    clock.Advance(absl::Hours(5));  // idle: 25 h since its append; busy: 5 h
+    buffer->RunMaintenance();
+    const BufferStats stats = buffer->Stats();
+    EXPECT_EQ(stats.producers, 1u);
+    EXPECT_EQ(stats.forgotten_producers, 1u);
+    EXPECT_EQ(buffer->ResumePoint("idle"), 0u);
+    EXPECT_EQ(buffer->ResumePoint("busy"), 3u);
+    ASSERT_TRUE(buffer->Close().ok());
+  }
+  auto buffer = OpenOrDie(dir, options);
+  EXPECT_EQ(buffer->ResumePoint("idle"), 0u);
+  EXPECT_EQ(buffer->ResumePoint("busy"), 3u);
+  // Past the dedupe window a resend is stored again, as documented.
+  auto resent = buffer->AppendAndWait(Req("idle", 7, "a"));
+  ASSERT_TRUE(resent.ok());
+  EXPECT_FALSE(resent->duplicate);
+}
+
 TEST(RocksDbBufferTest, TornWalTailIsReportedAndEverythingBeforeItKept) {
   const std::string dir = TestDir("torn");
   {
