@@ -9,7 +9,10 @@ PACKAGES=(
   # Libraries.
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libyaml-cpp-dev libsnappy-dev libre2-dev libcurl4-openssl-dev
+  libyaml-cpp-dev libsnappy-dev libre2-dev libcurl4-openssl-dev libmicrohttpd-dev
+  zlib1g-dev
+  # Test peers: promtool lints /metrics.
+  prometheus
   # Toolchain.
   g++ git
 )

@@ -1,0 +1,107 @@
+// tributaryd's configuration: the YAML file (keys fixed by DESIGN.md), the
+// embedded defaults, and the command-line overrides.
+//
+// Loading never stops at the first problem: every unknown key, wrong type, bad
+// duration or size is collected with its key path, so an operator fixes a file
+// in one round.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "storage/options.h"
+
+namespace tributary::collector {
+
+struct ServerConfig {
+  std::string grpc_listen = "127.0.0.1:4317";
+  std::string http_listen = "127.0.0.1:8888";
+  // A batch (IngestBatch or OTLP Export request) larger than this is refused
+  // on its own; the stream it came on stays open. Messages above four times
+  // this are cut off by gRPC itself, which ends their stream.
+  uint64_t max_message_bytes = 16ull << 20;
+  // Batches one ingest stream may have waiting for durability at once.
+  uint32_t max_in_flight_per_stream = 32;
+  // How long SIGTERM waits for in-flight batches before closing anyway.
+  absl::Duration shutdown_timeout = absl::Seconds(10);
+  // How often the consumers' lag is logged (0 = never).
+  absl::Duration status_log_interval = absl::Seconds(60);
+};
+
+struct StorageConfig {
+  std::string data_dir = "./tributary-data";
+  storage::BufferOptions buffer;
+};
+
+// Per-record limits; a record over any of them is rejected with a reason.
+struct IngestLimits {
+  uint32_t max_attributes = 128;
+  uint32_t max_attribute_key_bytes = 256;
+  uint32_t max_attribute_value_bytes = 64 << 10;
+  uint32_t max_body_bytes = 1 << 20;
+  uint32_t max_span_events = 128;
+  uint32_t max_span_links = 128;
+  // Timestamps later than now + this are rejected (clock far ahead).
+  absl::Duration max_future_skew = absl::Hours(1);
+};
+
+struct RedactionPattern {
+  std::string name;   // used in counters and logs
+  std::string regex;  // RE2 syntax
+};
+
+struct RedactionConfig {
+  // Attribute keys whose values are replaced (case-insensitive, exact match).
+  std::vector<std::string> keys = {"password", "passwd",  "secret",     "token",
+                                   "api_key",  "apikey",  "authorization", "cookie",
+                                   "set-cookie", "session", "credit_card", "ssn"};
+  // Matches inside bodies and string attribute values are replaced.
+  std::vector<RedactionPattern> patterns;
+  std::string replacement = "***REDACTED***";
+};
+
+struct IngestConfig {
+  IngestLimits limits;
+  RedactionConfig redaction;
+};
+
+struct Config {
+  ServerConfig server;
+  StorageConfig storage;
+  IngestConfig ingest;
+};
+
+// Command-line values that override the file (empty = not given).
+struct Overrides {
+  std::string data_dir;
+  std::string grpc_listen;
+  std::string http_listen;
+};
+
+struct LoadResult {
+  Config config;
+  // "FILE: key.path: why", one per problem; empty when the config is usable.
+  std::vector<std::string> problems;
+};
+
+// Loads `path` (empty = embedded defaults only) and applies `overrides`.
+LoadResult LoadConfig(const std::string& path, const Overrides& overrides);
+
+// Parses YAML text; `source` names it in problems.
+LoadResult ParseConfig(const std::string& yaml, const std::string& source,
+                       const Overrides& overrides);
+
+// "72h", "1h30m", "15s", "250ms", "7d", "0". nullopt if malformed or negative.
+std::optional<absl::Duration> ParseDurationValue(const std::string& text);
+
+// "10GiB", "512 MiB", "1.5GB", "4096". Binary (KiB, MiB, GiB, TiB) and decimal
+// (KB, MB, GB, TB) units. nullopt if malformed or out of range.
+std::optional<uint64_t> ParseByteSize(const std::string& text);
+
+// "HOST:PORT" or "[V6]:PORT" with PORT in 0..65535. Empty string when valid.
+std::string CheckListenAddress(const std::string& address);
+
+}  // namespace tributary::collector

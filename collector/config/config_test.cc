@@ -1,0 +1,178 @@
+#include "collector/config/config.h"
+
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tributary::collector {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+LoadResult Parse(const std::string& yaml) { return ParseConfig(yaml, "test.yaml", {}); }
+
+TEST(ConfigTest, EmbeddedDefaultsMatchTheContract) {
+  LoadResult r = LoadConfig("", {});
+  ASSERT_THAT(r.problems, IsEmpty());
+  EXPECT_EQ(r.config.server.grpc_listen, "127.0.0.1:4317");
+  EXPECT_EQ(r.config.server.http_listen, "127.0.0.1:8888");
+  EXPECT_EQ(r.config.storage.data_dir, "./tributary-data");
+  EXPECT_EQ(r.config.storage.buffer.durability, storage::Durability::kSync);
+  EXPECT_EQ(r.config.storage.buffer.when_full, storage::WhenFull::kBackpressure);
+  EXPECT_EQ(r.config.storage.buffer.max_disk_bytes, 10ull << 30);
+  EXPECT_EQ(r.config.storage.buffer.retention, absl::Hours(72));
+  EXPECT_EQ(r.config.ingest.redaction.keys.size(), 12u);
+}
+
+TEST(ConfigTest, ReadsEveryDocumentedKey) {
+  LoadResult r = Parse(R"(
+server:
+  grpc_listen: "0.0.0.0:14317"
+  http_listen: "127.0.0.1:0"
+  max_message_bytes: 8MiB
+  max_in_flight_per_stream: 4
+  shutdown_timeout: 3s
+  status_log_interval: 0
+storage:
+  data_dir: /var/lib/tributary
+  durability: async
+  max_disk_bytes: 512MiB
+  when_full: drop_oldest
+  retention: 7d
+  producer_ttl: 36h
+  sync_interval: 50ms
+  memory_budget: 64MiB
+ingest:
+  limits: { max_attributes: 16, max_body_bytes: 1000, max_future_skew: 10m }
+  redaction:
+    keys: [password, X-Api-Key]
+    replacement: "[hidden]"
+    patterns:
+      - { name: card_number, regex: '\b(?:\d[ -]?){13,16}\b' }
+)");
+  ASSERT_THAT(r.problems, IsEmpty());
+  const Config& c = r.config;
+  EXPECT_EQ(c.server.grpc_listen, "0.0.0.0:14317");
+  EXPECT_EQ(c.server.max_message_bytes, 8u << 20);
+  EXPECT_EQ(c.server.max_in_flight_per_stream, 4u);
+  EXPECT_EQ(c.server.shutdown_timeout, absl::Seconds(3));
+  EXPECT_EQ(c.server.status_log_interval, absl::ZeroDuration());
+  EXPECT_EQ(c.storage.data_dir, "/var/lib/tributary");
+  EXPECT_EQ(c.storage.buffer.durability, storage::Durability::kAsync);
+  EXPECT_EQ(c.storage.buffer.max_disk_bytes, 512u << 20);
+  EXPECT_EQ(c.storage.buffer.when_full, storage::WhenFull::kDropOldest);
+  EXPECT_EQ(c.storage.buffer.retention, absl::Hours(168));
+  EXPECT_EQ(c.storage.buffer.producer_ttl, absl::Hours(36));
+  EXPECT_EQ(c.storage.buffer.sync_interval, absl::Milliseconds(50));
+  EXPECT_EQ(c.storage.buffer.memory_budget_bytes, 64u << 20);
+  EXPECT_EQ(c.ingest.limits.max_attributes, 16u);
+  EXPECT_EQ(c.ingest.limits.max_body_bytes, 1000u);
+  EXPECT_EQ(c.ingest.limits.max_future_skew, absl::Minutes(10));
+  EXPECT_THAT(c.ingest.redaction.keys, ElementsAre("password", "X-Api-Key"));
+  EXPECT_EQ(c.ingest.redaction.replacement, "[hidden]");
+  ASSERT_EQ(c.ingest.redaction.patterns.size(), 1u);
+  EXPECT_EQ(c.ingest.redaction.patterns[0].name, "card_number");
+}
+
+TEST(ConfigTest, ListsEveryProblemWithItsKeyPath) {
+  LoadResult r = Parse(R"(
+server:
+  grpc_listen: "no-port"
+  max_in_flight_per_stream: lots
+  colour: blue
+storage:
+  durability: sometimes
+  max_disk_bytes: 10 parsecs
+  retention: forever
+ingest:
+  redaction:
+    patterns:
+      - { name: broken, regex: '(unclosed' }
+      - { regex: 'x' }
+exporters:
+  loki: { url: "http://127.0.0.1:3100" }
+)");
+  EXPECT_THAT(
+      r.problems,
+      ElementsAre(
+          HasSubstr("test.yaml: server.colour: unknown key"),
+          HasSubstr("server.max_in_flight_per_stream: must be an integer from 1 to 1024"),
+          HasSubstr("storage.durability: must be sync or async, got \"sometimes\""),
+          HasSubstr("storage.max_disk_bytes: bad size \"10 parsecs\""),
+          HasSubstr("storage.retention: bad duration \"forever\""),
+          HasSubstr("ingest.redaction.patterns[0].regex: invalid RE2 pattern"),
+          HasSubstr("ingest.redaction.patterns[1].name: is required"),
+          HasSubstr("exporters: not available in this version"),
+          HasSubstr("server.grpc_listen: \"no-port\" is not HOST:PORT")));
+}
+
+TEST(ConfigTest, WrongShapesAreProblemsNotCrashes) {
+  EXPECT_THAT(Parse("server: [1, 2]").problems,
+              ElementsAre(HasSubstr("server: must be a mapping")));
+  EXPECT_THAT(Parse("storage: { data_dir: [a, b] }").problems,
+              ElementsAre(HasSubstr("storage.data_dir: must be a single value")));
+  EXPECT_THAT(Parse("- just\n- a list\n").problems,
+              ElementsAre(HasSubstr("(top level): must be a mapping")));
+  EXPECT_THAT(Parse("server: {grpc_listen: \"a:1\"\n").problems,
+              ElementsAre(HasSubstr("not valid YAML")));
+  EXPECT_THAT(Parse("ingest: { redaction: { keys: password } }").problems,
+              ElementsAre(HasSubstr("ingest.redaction.keys: must be a list")));
+}
+
+TEST(ConfigTest, FlagsOverrideTheFile) {
+  Overrides o;
+  o.data_dir = "/tmp/x";
+  o.grpc_listen = "127.0.0.1:0";
+  LoadResult r = ParseConfig("server: { grpc_listen: \"127.0.0.1:9\" }", "f", o);
+  ASSERT_THAT(r.problems, IsEmpty());
+  EXPECT_EQ(r.config.storage.data_dir, "/tmp/x");
+  EXPECT_EQ(r.config.server.grpc_listen, "127.0.0.1:0");
+  o.http_listen = "127.0.0.1:70000";
+  EXPECT_THAT(ParseConfig("", "f", o).problems,
+              ElementsAre(HasSubstr("server.http_listen: \"127.0.0.1:70000\" does not end")));
+}
+
+TEST(ConfigTest, UnreadableFileIsAProblem) {
+  LoadResult r = LoadConfig("/nonexistent/tributary.yaml", {});
+  EXPECT_THAT(r.problems,
+              ElementsAre(HasSubstr("/nonexistent/tributary.yaml: cannot be read")));
+}
+
+TEST(ConfigTest, LoadsAFile) {
+  const std::string path = std::string(getenv("TEST_TMPDIR")) + "/c.yaml";
+  std::ofstream(path) << "storage: { data_dir: /data }\n";
+  LoadResult r = LoadConfig(path, {});
+  ASSERT_THAT(r.problems, IsEmpty());
+  EXPECT_EQ(r.config.storage.data_dir, "/data");
+}
+
+TEST(ConfigTest, Durations) {
+  EXPECT_EQ(ParseDurationValue("250ms"), absl::Milliseconds(250));
+  EXPECT_EQ(ParseDurationValue("1h30m"), absl::Minutes(90));
+  EXPECT_EQ(ParseDurationValue("7d"), absl::Hours(168));
+  EXPECT_EQ(ParseDurationValue("0"), absl::ZeroDuration());
+  EXPECT_EQ(ParseDurationValue("15"), std::nullopt);
+  EXPECT_EQ(ParseDurationValue("-1s"), std::nullopt);
+  EXPECT_EQ(ParseDurationValue("1.5d"), std::nullopt);
+  EXPECT_EQ(ParseDurationValue("inf"), std::nullopt);
+}
+
+TEST(ConfigTest, Sizes) {
+  EXPECT_EQ(ParseByteSize("4096"), 4096u);
+  EXPECT_EQ(ParseByteSize("64KiB"), 65536u);
+  EXPECT_EQ(ParseByteSize("512 MiB"), 512ull << 20);
+  EXPECT_EQ(ParseByteSize("10GiB"), 10ull << 30);
+  EXPECT_EQ(ParseByteSize("1.5GB"), 1500000000u);
+  EXPECT_EQ(ParseByteSize("1gb"), 1000000000u);
+  EXPECT_EQ(ParseByteSize("1.5"), std::nullopt);
+  EXPECT_EQ(ParseByteSize("GiB"), std::nullopt);
+  EXPECT_EQ(ParseByteSize("5 bananas"), std::nullopt);
+  EXPECT_EQ(ParseByteSize("99999999TiB"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace tributary::collector
