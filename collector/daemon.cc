@@ -1,0 +1,399 @@
+#include "collector/daemon.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "base/log.h"
+#include "collector/health/health_service.h"
+#include "collector/http/http_server.h"
+#include "collector/ingest/ingest_service.h"
+#include "collector/ingest/ingestor.h"
+#include "collector/otlp/otlp_receiver.h"
+#include "collector/query/query_service.h"
+#include "collector/status.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "storage/rocksdb/rocksdb_buffer.h"
+
+namespace tributary::collector {
+namespace {
+
+uint64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string HtmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+bool BudgetExhausted(const Config& config, const storage::BufferStats& stats) {
+  return config.storage.buffer.when_full == storage::WhenFull::kBackpressure &&
+         stats.max_bytes > 0 && stats.bytes >= stats.max_bytes;
+}
+
+}  // namespace
+
+Daemon::Daemon(const Config& config) : config_(config), start_time_(absl::Now()) {}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
+  auto daemon = std::unique_ptr<Daemon>(new Daemon(config));
+  absl::Status status = daemon->Init();
+  if (!status.ok()) {
+    daemon->Shutdown().IgnoreError();
+    return status;
+  }
+  return daemon;
+}
+
+absl::Status Daemon::Init() {
+  // HTTP first: a port in use is found before the buffer is touched.
+  auto http = HttpServer::Start(config_.server.http_listen, [this](const std::string& path) {
+    HttpResponse r;
+    if (path == "/metrics") {
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = registry_.Render();
+    } else if (path == "/health/live") {
+      r.body = "alive\n";
+    } else if (path == "/health/ready") {
+      Readiness readiness = CheckReadiness();
+      r.status = readiness.ready ? 200 : 503;
+      r.content_type = "application/json";
+      r.body = std::move(readiness.json);
+    } else if (path == "/") {
+      r.content_type = "text/html; charset=utf-8";
+      r.body = StatusPage();
+    } else {
+      r.status = 404;
+      r.body = "not found; try /, /metrics, /health/live or /health/ready\n";
+    }
+    return r;
+  });
+  if (!http.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("server.http_listen: ", http.status().message()));
+  }
+  http_ = std::move(*http);
+
+  auto buffer = storage::RocksDbBuffer::Open(config_.storage.data_dir, config_.storage.buffer);
+  if (!buffer.ok()) return buffer.status();
+  if ((*buffer)->open_report().wal_tail_dropped) {
+    log::Warn("buffer had a torn WAL tail (writes never acknowledged); it was dropped",
+              {{"dir", config_.storage.data_dir}, {"detail", (*buffer)->open_report().detail}});
+  }
+  buffer_ = std::move(*buffer);
+  const storage::BufferStats opened = buffer_->Stats();
+  log::Info("buffer opened", {{"dir", config_.storage.data_dir},
+                              {"entries", opened.entries},
+                              {"records", opened.records},
+                              {"bytes", opened.bytes},
+                              {"producers", opened.producers},
+                              {"consumers", opened.consumers.size()},
+                              {"durability", config_.storage.buffer.durability ==
+                                                     storage::Durability::kSync
+                                                 ? "sync"
+                                                 : "async"}});
+
+  ingestor_ = std::make_unique<Ingestor>(buffer_.get(), config_, &registry_,
+                                         [] { return absl::Now(); });
+  ingest_service_ = std::make_unique<IngestServiceImpl>(ingestor_.get(), config_.server);
+  otlp_ = std::make_unique<OtlpReceiver>(ingestor_.get(), config_.server);
+  query_ = std::make_unique<QueryServiceImpl>(buffer_.get(), ingestor_.get(), start_time_);
+  health_ = std::make_unique<HealthServiceImpl>(std::set<std::string>{
+      "tributary.v1.IngestService", "tributary.v1.QueryService",
+      "opentelemetry.proto.collector.logs.v1.LogsService",
+      "opentelemetry.proto.collector.trace.v1.TraceService",
+      "opentelemetry.proto.collector.metrics.v1.MetricsService"});
+  RegisterBufferMetrics();
+
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.server.grpc_listen, grpc::InsecureServerCredentials(),
+                           &grpc_port_);
+  // Batches above max_message_bytes get an answer of their own (the stream
+  // goes on); only far larger messages are cut off by gRPC.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<uint64_t>(config_.server.max_message_bytes * 4, INT_MAX)));
+  builder.RegisterService(ingest_service_.get());
+  for (grpc::Service* s : otlp_->services()) builder.RegisterService(s);
+  builder.RegisterService(query_.get());
+  builder.RegisterService(health_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || grpc_port_ == 0) {
+    server_.reset();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "server.grpc_listen: cannot listen on ", config_.server.grpc_listen,
+        " (address in use or not available)"));
+  }
+  health_->SetServing(buffer_->Stats().writable);
+  ticker_ = std::thread([this] { Tick(); });
+  log::Info("listening", {{"grpc", absl::StrCat(config_.server.grpc_listen.substr(
+                                                    0, config_.server.grpc_listen.rfind(':')),
+                                                ":", grpc_port_)},
+                          {"http", absl::StrCat(config_.server.http_listen.substr(
+                                                    0, config_.server.http_listen.rfind(':')),
+                                                ":", http_->port())}});
+  return absl::OkStatus();
+}
+
+int Daemon::http_port() const { return http_ ? http_->port() : 0; }
+
+void Daemon::Tick() {
+  absl::Time next_log = absl::Now() + config_.server.status_log_interval;
+  MutexLock lock(&mu_);
+  while (!stopping_) {
+    mu_.AwaitWithTimeout([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; },
+                         absl::Seconds(1));
+    if (stopping_) break;
+    mu_.Unlock();
+    const storage::BufferStats stats = buffer_->Stats();
+    health_->SetServing(stats.writable && !BudgetExhausted(config_, stats));
+    if (config_.server.status_log_interval > absl::ZeroDuration() && absl::Now() >= next_log) {
+      LogConsumers(stats);
+      next_log = absl::Now() + config_.server.status_log_interval;
+    }
+    mu_.Lock();
+  }
+}
+
+void Daemon::LogConsumers(const storage::BufferStats& stats) {
+  log::Info("buffer", {{"entries", stats.entries},
+                       {"bytes", stats.bytes},
+                       {"writable", stats.writable},
+                       {"consumers", stats.consumers.size()}});
+  for (const ConsumerLag& lag : ConsumerLags(buffer_.get(), stats, absl::Now())) {
+    log::Info("consumer", {{"name", lag.name},
+                           {"lag_entries", lag.lag_entries},
+                           {"lag_seconds", lag.lag_seconds},
+                           {"lost_entries", lag.lost_entries}});
+  }
+}
+
+void Daemon::RegisterBufferMetrics() {
+  registry_.AddCollector([this](metrics::Exposition& x) {
+    const storage::BufferStats s = buffer_->Stats();
+    const auto gauge = [&](const char* name, const char* help, double v) {
+      x.Family(name, "gauge", help);
+      x.Sample(name, {}, v);
+    };
+    const auto counter = [&](const char* name, const char* help, double v) {
+      x.Family(name, "counter", help);
+      x.Sample(name, {}, v);
+    };
+    gauge("tributary_buffer_entries", "Batches retained in the write-ahead buffer.",
+          static_cast<double>(s.entries));
+    gauge("tributary_buffer_records", "Records retained in the write-ahead buffer.",
+          static_cast<double>(s.records));
+    gauge("tributary_buffer_bytes", "Payload bytes retained in the write-ahead buffer.",
+          static_cast<double>(s.bytes));
+    gauge("tributary_buffer_disk_bytes", "Size of the buffer's files on disk.",
+          static_cast<double>(s.disk_bytes));
+    gauge("tributary_buffer_max_bytes", "The buffer's disk budget (0 = unbounded).",
+          static_cast<double>(s.max_bytes));
+    gauge("tributary_buffer_budget_used_ratio",
+          "Retained payload bytes over the disk budget (0 when unbounded).",
+          s.max_bytes > 0 ? static_cast<double>(s.bytes) / static_cast<double>(s.max_bytes) : 0);
+    gauge("tributary_buffer_writable", "1 while the buffer accepts appends.",
+          s.writable ? 1 : 0);
+    gauge("tributary_buffer_producers", "Producers whose highest durable seq is remembered.",
+          static_cast<double>(s.producers));
+    counter("tributary_buffer_appends_total", "Batches appended durably.",
+            static_cast<double>(s.appends));
+    counter("tributary_buffer_rejected_full_total",
+            "Appends refused because the disk budget was reached (backpressure).",
+            static_cast<double>(s.rejected_full));
+    counter("tributary_buffer_append_errors_total", "Appends failed by an I/O error.",
+            static_cast<double>(s.append_errors));
+    counter("tributary_buffer_evicted_entries_total",
+            "Entries removed by drop_oldest before every consumer read them.",
+            static_cast<double>(s.evicted_entries));
+    counter("tributary_buffer_expired_entries_total", "Entries removed by retention.",
+            static_cast<double>(s.expired_entries));
+    counter("tributary_buffer_fsyncs_total", "Group fsyncs of the write-ahead log.",
+            static_cast<double>(s.syncs));
+    counter("tributary_buffer_fsync_errors_total", "Failed fsyncs.",
+            static_cast<double>(s.sync_errors));
+    x.Family("tributary_buffer_fsync_duration_seconds", "histogram",
+             "Duration of the write-ahead log's group fsyncs.");
+    x.HistogramSamples("tributary_buffer_fsync_duration_seconds", {},
+                       s.sync_latency_bounds_seconds, s.sync_latency_counts,
+                       s.sync_latency_sum_seconds);
+
+    const std::vector<ConsumerLag> lags = ConsumerLags(buffer_.get(), s, absl::Now());
+    x.Family("tributary_consumer_lag_entries", "gauge",
+             "Buffer entries between a consumer's cursor and the durable end.");
+    for (const auto& l : lags) {
+      x.Sample("tributary_consumer_lag_entries", {{"consumer", l.name}},
+               static_cast<double>(l.lag_entries));
+    }
+    x.Family("tributary_consumer_lag_seconds", "gauge",
+             "Age of the oldest entry a consumer has not consumed yet.");
+    for (const auto& l : lags) {
+      x.Sample("tributary_consumer_lag_seconds", {{"consumer", l.name}}, l.lag_seconds);
+    }
+    x.Family("tributary_consumer_lost_entries_total", "counter",
+             "Entries removed (drop_oldest, retention) before a consumer read them.");
+    for (const auto& l : lags) {
+      x.Sample("tributary_consumer_lost_entries_total", {{"consumer", l.name}},
+               static_cast<double>(l.lost_entries));
+    }
+
+    gauge("tributary_process_resident_memory_bytes", "Resident memory of the collector.",
+          static_cast<double>(ResidentBytes()));
+    gauge("tributary_process_start_time_seconds", "When the collector started (Unix time).",
+          absl::ToDoubleSeconds(start_time_ - absl::UnixEpoch()));
+  });
+}
+
+Daemon::Readiness Daemon::CheckReadiness() {
+  Readiness r;
+  bool stopping;
+  {
+    MutexLock lock(&mu_);
+    stopping = stopping_;
+  }
+  const storage::BufferStats s = buffer_ ? buffer_->Stats() : storage::BufferStats{};
+  const bool exhausted = BudgetExhausted(config_, s);
+  const bool buffer_ok = buffer_ != nullptr && s.writable && !exhausted;
+  r.ready = buffer_ok && !stopping;
+  std::string buffer_status = !s.writable ? "not_writable" : exhausted ? "full" : "ok";
+  r.json = absl::StrCat(
+      "{\"status\":", r.ready ? "\"ready\"" : "\"not_ready\"", ",\"components\":{",
+      "\"buffer\":{\"status\":\"", buffer_status, "\",\"writable\":", s.writable ? "true" : "false",
+      ",\"entries\":", s.entries, ",\"bytes\":", s.bytes, ",\"max_bytes\":", s.max_bytes,
+      ",\"last_error\":", JsonString(s.last_error), "},",
+      "\"ingest\":{\"status\":\"", stopping ? "shutting_down" : "ok", "\"}");
+  const std::vector<ConsumerLag> lags = ConsumerLags(buffer_.get(), s, absl::Now());
+  if (!lags.empty()) {
+    absl::StrAppend(&r.json, ",\"consumers\":{");
+    for (size_t i = 0; i < lags.size(); ++i) {
+      absl::StrAppend(&r.json, i ? "," : "", JsonString(lags[i].name),
+                      ":{\"status\":\"ok\",\"lag_entries\":", lags[i].lag_entries,
+                      ",\"lag_seconds\":", absl::StrFormat("%.3f", lags[i].lag_seconds), "}");
+    }
+    absl::StrAppend(&r.json, "}");
+  }
+  absl::StrAppend(&r.json, "}}\n");
+  return r;
+}
+
+std::string Daemon::StatusPage() {
+  const absl::Time now = absl::Now();
+  const absl::Duration uptime = now - start_time_;
+  const Ingestor::Totals t = ingestor_->totals();
+  const storage::BufferStats s = buffer_->Stats();
+  const double seconds = std::max(1.0, absl::ToDoubleSeconds(uptime));
+  std::string page = absl::StrCat(
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>tributaryd</title>"
+      "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 12px;text-align:left}"
+      "</style></head><body><h1>tributaryd</h1>",
+      "<p>Up ", HtmlEscape(absl::FormatDuration(absl::Trunc(uptime, absl::Seconds(1)))),
+      " &middot; gRPC on port ", grpc_port_, " &middot; <a href=\"/metrics\">/metrics</a> "
+      "&middot; <a href=\"/health/ready\">/health/ready</a></p>",
+      "<h2>Ingest</h2><table>",
+      "<tr><th>records received</th><td>", t.records_received, "</td></tr>",
+      "<tr><th>records accepted</th><td>", t.records_accepted, "</td></tr>",
+      "<tr><th>records rejected</th><td>", t.records_rejected, "</td></tr>",
+      "<tr><th>duplicate batches</th><td>", t.batches_duplicate, "</td></tr>",
+      "<tr><th>accepted records/s (since start)</th><td>",
+      absl::StrFormat("%.0f", static_cast<double>(t.records_accepted) / seconds), "</td></tr>",
+      "</table><h2>Buffer</h2><table>",
+      "<tr><th>directory</th><td>", HtmlEscape(config_.storage.data_dir), "</td></tr>",
+      "<tr><th>writable</th><td>", s.writable ? "yes" : "<b>no</b>", "</td></tr>",
+      "<tr><th>entries</th><td>", s.entries, "</td></tr>",
+      "<tr><th>records</th><td>", s.records, "</td></tr>",
+      "<tr><th>bytes / budget</th><td>", s.bytes, " / ",
+      s.max_bytes > 0 ? absl::StrCat(s.max_bytes) : "unbounded", "</td></tr>",
+      "<tr><th>last error</th><td>", HtmlEscape(s.last_error), "</td></tr>",
+      "</table><h2>Consumers</h2><table><tr><th>name</th><th>cursor</th><th>lag entries</th>"
+      "<th>lag seconds</th><th>lost entries</th></tr>");
+  for (const ConsumerLag& l : ConsumerLags(buffer_.get(), s, now)) {
+    absl::StrAppend(&page, "<tr><td>", HtmlEscape(l.name), "</td><td>", l.cursor, "</td><td>",
+                    l.lag_entries, "</td><td>", absl::StrFormat("%.1f", l.lag_seconds),
+                    "</td><td>", l.lost_entries, "</td></tr>");
+  }
+  absl::StrAppend(&page, "</table></body></html>\n");
+  return page;
+}
+
+absl::Status Daemon::Shutdown() {
+  {
+    MutexLock lock(&mu_);
+    if (shut_down_) return close_status_;
+    shut_down_ = true;
+    stopping_ = true;
+  }
+  if (ticker_.joinable()) ticker_.join();
+  const absl::Time deadline = absl::Now() + config_.server.shutdown_timeout;
+  if (server_ != nullptr) {
+    log::Info("shutting down: no new streams; acking batches already received",
+              {{"timeout", config_.server.shutdown_timeout}});
+    health_->Shutdown();
+    otlp_->BeginShutdown();
+    ingest_service_->BeginShutdown();
+    if (!ingest_service_->WaitForStreams(deadline)) {
+      log::Warn("streams still open at the shutdown deadline; cancelling them");
+    }
+    // Whatever is still running (OTLP exports waiting for an fsync, say) gets
+    // until the deadline, then is cancelled.
+    server_->Shutdown(absl::ToChronoTime(deadline));
+    server_->Wait();
+  }
+  // HTTP handlers read the buffer: stop them before it closes.
+  if (http_ != nullptr) http_->Stop();
+  absl::Status status;
+  if (buffer_ != nullptr) {
+    status = buffer_->Close();
+    const storage::BufferStats s = buffer_->Stats();
+    if (status.ok()) {
+      log::Info("buffer closed", {{"entries", s.entries}, {"appends", s.appends}});
+    } else {
+      log::Error("buffer close failed", {{"error", status.ToString()}});
+    }
+  }
+  log::Info("stopped");
+  MutexLock lock(&mu_);
+  close_status_ = status;
+  return status;
+}
+
+Daemon::~Daemon() { Shutdown().IgnoreError(); }
+
+}  // namespace tributary::collector

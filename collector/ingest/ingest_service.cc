@@ -1,0 +1,363 @@
+#include "collector/ingest/ingest_service.h"
+
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
+
+namespace tributary::collector {
+namespace {
+
+using tributary::v1::IngestAck;
+using WireFormat = google::protobuf::internal::WireFormatLite;
+
+std::string Flatten(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!buffer.Dump(&slices).ok()) return out;
+  out.reserve(buffer.Length());
+  for (const grpc::Slice& s : slices) {
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return out;
+}
+
+IngestAck MakeAck(uint64_t seq, const IngestOutcome& outcome, absl::Duration retry_after) {
+  IngestAck ack;
+  ack.set_seq(seq);
+  switch (outcome.kind) {
+    case IngestOutcome::Kind::kStored:
+    case IngestOutcome::Kind::kNothingToStore:
+      ack.set_status(tributary::v1::ACK_STATUS_OK);
+      break;
+    case IngestOutcome::Kind::kDuplicate:
+      ack.set_status(tributary::v1::ACK_STATUS_DUPLICATE);
+      break;
+    case IngestOutcome::Kind::kInvalid:
+      ack.set_status(tributary::v1::ACK_STATUS_INVALID);
+      break;
+    case IngestOutcome::Kind::kThrottled:
+      ack.set_status(tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED);
+      ack.set_retry_after_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(retry_after)));
+      break;
+    case IngestOutcome::Kind::kUnavailable:
+      ack.set_status(tributary::v1::ACK_STATUS_UNAVAILABLE);
+      ack.set_retry_after_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(retry_after)));
+      break;
+  }
+  const bool final_records = outcome.kind == IngestOutcome::Kind::kStored ||
+                             outcome.kind == IngestOutcome::Kind::kNothingToStore;
+  if (final_records) {
+    ack.set_accepted(outcome.report.TotalAccepted());
+    ack.set_rejected(outcome.report.TotalRejected());
+    for (int s = 0; s < kSignals; ++s) {
+      for (const auto& [reason, r] : outcome.report.rejected[s]) {
+        tributary::v1::Rejection* rej = ack.add_rejections();
+        rej->set_reason(reason);
+        rej->set_count(r.count);
+        rej->set_example(absl::StrCat(SignalName(static_cast<Signal>(s)), ": ", r.example));
+      }
+    }
+  }
+  ack.set_message(outcome.message);
+  return ack;
+}
+
+IngestAck InvalidAck(uint64_t seq, std::string message) {
+  IngestAck ack;
+  ack.set_seq(seq);
+  ack.set_status(tributary::v1::ACK_STATUS_INVALID);
+  ack.set_message(std::move(message));
+  return ack;
+}
+
+}  // namespace
+
+BatchHeader ScanBatchHeader(const std::string& wire) {
+  BatchHeader header;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(wire.data()),
+                                            static_cast<int>(wire.size()));
+  for (;;) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
+    const int field = WireFormat::GetTagFieldNumber(tag);
+    const auto type = WireFormat::GetTagWireType(tag);
+    if (field == 1 && type == WireFormat::WIRETYPE_LENGTH_DELIMITED) {
+      if (!WireFormat::ReadBytes(&in, &header.producer_id)) break;
+    } else if (field == 2 && type == WireFormat::WIRETYPE_VARINT) {
+      if (!in.ReadVarint64(&header.seq)) break;
+    } else if (!WireFormat::SkipField(&in, tag)) {
+      break;
+    }
+  }
+  return header;
+}
+
+class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  IngestStream(IngestServiceImpl* service, bool refuse)
+      : service_(service), ingestor_(service->ingestor_), config_(service->config_) {
+    ingestor_->open_streams()->Add(1);
+    if (refuse) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the collector is shutting down"));
+      return;
+    }
+    {
+      MutexLock lock(&mu_);
+      read_pending_ = true;
+    }
+    StartRead(&read_buf_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (ok) HandleBatch();
+    Actions actions;
+    {
+      MutexLock lock(&mu_);
+      read_pending_ = false;
+      if (!ok) reads_done_ = true;
+      actions = NextLocked();
+    }
+    Run(actions);
+  }
+
+  void OnWriteDone(bool ok) override {
+    Actions actions;
+    {
+      MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) write_failed_ = true;
+      actions = NextLocked();
+    }
+    Run(actions);
+  }
+
+  void OnDone() override {
+    ingestor_->open_streams()->Add(-1);
+    service_->Unregister(this);
+    delete this;
+  }
+
+  // Stop reading; end the stream once what was received is acked.
+  void Drain() {
+    Actions actions;
+    {
+      MutexLock lock(&mu_);
+      draining_ = true;
+      actions = NextLocked();
+    }
+    Run(actions);
+  }
+
+ private:
+  // One batch's place in the ack order.
+  struct Slot {
+    bool ready = false;
+    IngestAck ack;
+  };
+
+  // What to start once the lock is released.
+  struct Actions {
+    bool read = false;
+    bool write = false;
+    bool finish = false;
+    grpc::Status status;
+  };
+
+  Actions NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Actions a;
+    if (finished_) return a;
+    if (write_failed_) {
+      // The producer is gone: acks cannot be delivered. Wait only for the
+      // appends still in flight (their callbacks hold slots).
+      while (!slots_.empty() && slots_.front()->ready) slots_.pop_front();
+    } else if (!writing_ && !slots_.empty() && slots_.front()->ready) {
+      IngestAck ack = std::move(slots_.front()->ack);
+      slots_.pop_front();
+      if (!resume_sent_ && have_producer_) {
+        ack.set_has_resume_seq(true);
+        ack.set_resume_seq(resume_seq_);
+      }
+      resume_sent_ = resume_sent_ || have_producer_;
+      const std::string bytes = ack.SerializeAsString();
+      grpc::Slice slice(bytes);
+      write_buf_ = grpc::ByteBuffer(&slice, 1);
+      writing_ = true;
+      a.write = true;
+    }
+    if (!reads_done_ && !draining_ && !write_failed_ && !read_pending_ &&
+        slots_.size() < config_.max_in_flight_per_stream) {
+      read_pending_ = true;
+      a.read = true;
+    }
+    if (slots_.empty() && !writing_ && (reads_done_ || draining_ || write_failed_)) {
+      finished_ = true;
+      a.finish = true;
+      if (draining_ && !reads_done_) {
+        a.status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "the collector is shutting down; reconnect and resend unacked "
+                                "batches");
+      } else if (write_failed_) {
+        a.status = grpc::Status(grpc::StatusCode::CANCELLED, "acks could not be delivered");
+      }
+    }
+    return a;
+  }
+
+  // Starts what NextLocked decided. Order matters: once a write is started
+  // another thread may finish the stream, so nothing of `this` is touched
+  // after the last operation is started.
+  void Run(const Actions& a) {
+    if (a.read) StartRead(&read_buf_);
+    if (a.write) StartWrite(&write_buf_);
+    if (a.finish) Finish(a.status);
+  }
+
+  void Complete(Slot* slot, IngestAck ack) {
+    Actions actions;
+    {
+      MutexLock lock(&mu_);
+      slot->ack = std::move(ack);
+      slot->ready = true;
+      actions = NextLocked();
+    }
+    Run(actions);
+  }
+
+  Slot* NewSlot() {
+    MutexLock lock(&mu_);
+    slots_.push_back(std::make_unique<Slot>());
+    return slots_.back().get();
+  }
+
+  // Called with the read buffer filled; only one read is outstanding at a
+  // time, so read_buf_ and batch_ are this thread's alone.
+  void HandleBatch() {
+    const absl::Time received = absl::Now();
+    const size_t size = read_buf_.Length();
+    Slot* slot = NewSlot();
+    std::string wire = Flatten(read_buf_);
+    read_buf_.Clear();
+
+    if (size > config_.max_message_bytes) {
+      ingestor_->CountRefused(Protocol::kStream, "oversized", size);
+      Complete(slot, InvalidAck(ScanBatchHeader(wire).seq,
+                                absl::StrCat("batch of ", size,
+                                             " bytes exceeds server.max_message_bytes (",
+                                             config_.max_message_bytes,
+                                             "); send smaller batches")));
+      return;
+    }
+    batch_.Clear();
+    if (!batch_.ParseFromString(wire)) {
+      ingestor_->CountRefused(Protocol::kStream, "malformed", size);
+      Complete(slot, InvalidAck(ScanBatchHeader(wire).seq,
+                                "malformed batch: not a valid tributary.v1.IngestBatch"));
+      return;
+    }
+    const uint64_t seq = batch_.seq();
+    if (batch_.producer_id().empty()) {
+      ingestor_->CountRefused(Protocol::kStream, "invalid", size);
+      Complete(slot, InvalidAck(seq, "producer_id is required"));
+      return;
+    }
+    if (have_producer_ && batch_.producer_id() != producer_id_) {
+      ingestor_->CountRefused(Protocol::kStream, "invalid", size);
+      Complete(slot, InvalidAck(seq, "producer_id changed within one stream; open a "
+                                     "stream per producer"));
+      return;
+    }
+    if (!have_producer_) {
+      // The first ack on the stream carries the resume point, read before
+      // anything on this stream is appended.
+      const uint64_t resume = ingestor_->ResumePoint(batch_.producer_id());
+      MutexLock lock(&mu_);
+      producer_id_ = batch_.producer_id();
+      resume_seq_ = resume;
+      have_producer_ = true;
+    }
+    if (seq == 0) {
+      // Handshake: nothing to store; the ack carries the resume point.
+      ingestor_->CountRefused(Protocol::kStream, "handshake", size);
+      IngestAck ack;
+      ack.set_seq(0);
+      ack.set_status(tributary::v1::ACK_STATUS_OK);
+      ack.set_has_resume_seq(true);
+      ack.set_resume_seq(ingestor_->ResumePoint(batch_.producer_id()));
+      Complete(slot, std::move(ack));
+      return;
+    }
+    ingestor_->CountBytes(Protocol::kStream, size);
+    const absl::Duration retry_after = ingestor_->retry_after();
+    ingestor_->Submit(Protocol::kStream, &batch_, std::move(wire), received,
+                      [this, slot, seq, retry_after](IngestOutcome outcome) {
+                        Complete(slot, MakeAck(seq, outcome, retry_after));
+                      });
+  }
+
+  IngestServiceImpl* const service_;
+  Ingestor* const ingestor_;
+  const ServerConfig& config_;
+
+  // Touched only by the one outstanding read.
+  grpc::ByteBuffer read_buf_;
+  tributary::v1::IngestBatch batch_;
+
+  Mutex mu_;
+  grpc::ByteBuffer write_buf_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
+  bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // Written by the read path under mu_; read there without it.
+  bool have_producer_ = false;
+  std::string producer_id_;
+  uint64_t resume_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool resume_sent_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+IngestServiceImpl::IngestServiceImpl(Ingestor* ingestor, const ServerConfig& config)
+    : ingestor_(ingestor), config_(config) {}
+
+IngestServiceImpl::~IngestServiceImpl() = default;
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestServiceImpl::Stream(
+    grpc::CallbackServerContext* /*context*/) {
+  MutexLock lock(&mu_);
+  auto* stream = new IngestStream(this, shutting_down_);
+  streams_.insert(stream);
+  return stream;
+}
+
+void IngestServiceImpl::BeginShutdown() {
+  std::vector<IngestStream*> streams;
+  {
+    MutexLock lock(&mu_);
+    shutting_down_ = true;
+    streams.assign(streams_.begin(), streams_.end());
+    // Drain under the lock: a stream cannot unregister (and be deleted)
+    // while its Drain runs.
+    for (IngestStream* s : streams) s->Drain();
+  }
+}
+
+bool IngestServiceImpl::WaitForStreams(absl::Time deadline) {
+  MutexLock lock(&mu_);
+  return mu_.AwaitWithDeadline([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return streams_.empty();
+  }, deadline);
+}
+
+void IngestServiceImpl::Unregister(IngestStream* stream) {
+  MutexLock lock(&mu_);
+  streams_.erase(stream);
+}
+
+}  // namespace tributary::collector

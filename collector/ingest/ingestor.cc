@@ -1,0 +1,191 @@
+#include "collector/ingest/ingestor.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace tributary::collector {
+namespace {
+
+const char* OutcomeName(IngestOutcome::Kind kind) {
+  switch (kind) {
+    case IngestOutcome::Kind::kStored: return "stored";
+    case IngestOutcome::Kind::kDuplicate: return "duplicate";
+    case IngestOutcome::Kind::kNothingToStore: return "nothing_to_store";
+    case IngestOutcome::Kind::kInvalid: return "invalid";
+    case IngestOutcome::Kind::kThrottled: return "throttled";
+    case IngestOutcome::Kind::kUnavailable: return "unavailable";
+  }
+  return "unknown";
+}
+
+uint32_t RecordCount(const tributary::v1::IngestBatch& b) {
+  return static_cast<uint32_t>(b.logs_size() + b.metrics_size() + b.spans_size());
+}
+
+}  // namespace
+
+const char* ProtocolName(Protocol p) { return p == Protocol::kStream ? "tributary" : "otlp"; }
+
+Ingestor::Ingestor(storage::Buffer* buffer, const Config& config, metrics::Registry* registry,
+                   std::function<absl::Time()> clock)
+    : buffer_(buffer), sanitizer_(config.ingest, clock), clock_(std::move(clock)) {
+  batches_ = registry->AddCounter("tributary_ingest_batches_total",
+                                  "Batches received, by protocol and outcome.",
+                                  {"protocol", "outcome"});
+  records_received_ = registry->AddCounter(
+      "tributary_ingest_records_received_total",
+      "Records (log records, metric points, spans) received, before validation.",
+      {"protocol", "signal"});
+  records_accepted_ = registry->AddCounter("tributary_ingest_records_accepted_total",
+                                           "Records made durable in the buffer.",
+                                           {"protocol", "signal"});
+  records_rejected_ = registry->AddCounter("tributary_ingest_records_rejected_total",
+                                           "Records refused by validation, by reason.",
+                                           {"protocol", "signal", "reason"});
+  duplicate_records_ = registry->AddCounter(
+      "tributary_ingest_duplicate_records_total",
+      "Records in re-sent batches that were already durable (not stored again).", {"protocol"});
+  bytes_ = registry->AddCounter("tributary_ingest_received_bytes_total",
+                                "Serialized batch bytes received.", {"protocol"});
+  redactions_ = registry->AddCounter("tributary_ingest_redactions_total",
+                                     "Values redacted before storage: rule is \"key\" for "
+                                     "sensitive attribute keys, else the pattern's name.",
+                                     {"rule"});
+  ack_latency_ = registry->AddHistogram(
+      "tributary_ingest_ack_latency_seconds",
+      "Time from receiving a batch to its outcome (durable, duplicate or refused).",
+      metrics::ExponentialBounds(0.0005, 2, 14), {"protocol"});
+  open_streams_ = registry
+                      ->AddGauge("tributary_ingest_open_streams",
+                                 "IngestService streams currently open.")
+                      ->With({});
+}
+
+Ingestor::Totals Ingestor::totals() const {
+  Totals t;
+  const auto sum = [](const metrics::Family<metrics::Counter>* family) {
+    uint64_t n = 0;
+    family->ForEach([&](const std::vector<std::string>&, const metrics::Counter& c) {
+      n += c.Value();
+    });
+    return n;
+  };
+  t.records_received = sum(records_received_);
+  t.records_accepted = sum(records_accepted_);
+  t.records_rejected = sum(records_rejected_);
+  batches_->ForEach([&](const std::vector<std::string>& labels, const metrics::Counter& c) {
+    if (labels.size() == 2 && labels[1] == "duplicate") t.batches_duplicate += c.Value();
+  });
+  return t;
+}
+
+void Ingestor::CountBytes(Protocol protocol, uint64_t wire_bytes) {
+  bytes_->With({ProtocolName(protocol)})->Add(wire_bytes);
+}
+
+void Ingestor::CountRefused(Protocol protocol, const char* outcome, uint64_t wire_bytes) {
+  CountBytes(protocol, wire_bytes);
+  batches_->With({ProtocolName(protocol), outcome})->Add();
+}
+
+void Ingestor::Submit(Protocol protocol, tributary::v1::IngestBatch* batch, std::string wire,
+                      absl::Time received, IngestCallback done) {
+  const char* proto = ProtocolName(protocol);
+  records_received_->With({proto, "logs"})->Add(static_cast<uint64_t>(batch->logs_size()));
+  records_received_->With({proto, "metrics"})->Add(static_cast<uint64_t>(batch->metrics_size()));
+  records_received_->With({proto, "spans"})->Add(static_cast<uint64_t>(batch->spans_size()));
+
+  IngestOutcome outcome;
+  // A re-send of a batch that is already durable: answer without doing the
+  // work again. (One whose original is still being written is caught by the
+  // buffer's own dedupe.)
+  if (!batch->producer_id().empty() && batch->seq() > 0 &&
+      batch->seq() <= buffer_->ResumePoint(batch->producer_id())) {
+    outcome.kind = IngestOutcome::Kind::kDuplicate;
+    duplicate_records_->With({proto})->Add(RecordCount(*batch));
+    CountOutcome(protocol, outcome, received);
+    std::move(done)(std::move(outcome));
+    return;
+  }
+
+  outcome.report = sanitizer_.Apply(batch);
+  if (!outcome.report.batch_error.empty()) {
+    outcome.kind = IngestOutcome::Kind::kInvalid;
+    outcome.message = outcome.report.batch_error;
+    CountOutcome(protocol, outcome, received);
+    std::move(done)(std::move(outcome));
+    return;
+  }
+  const uint32_t accepted = outcome.report.TotalAccepted();
+  if (accepted == 0) {
+    outcome.kind = IngestOutcome::Kind::kNothingToStore;
+    CountOutcome(protocol, outcome, received);
+    std::move(done)(std::move(outcome));
+    return;
+  }
+
+  storage::AppendRequest request;
+  request.producer_id = batch->producer_id();
+  request.seq = batch->seq();
+  request.record_count = accepted;
+  const bool changed = outcome.report.TotalRejected() > 0 || !outcome.report.redactions.empty();
+  request.payload = (!changed && !wire.empty()) ? std::move(wire) : batch->SerializeAsString();
+
+  buffer_->Append(
+      std::move(request),
+      [this, protocol, received, accepted, outcome = std::move(outcome),
+       done = std::move(done)](absl::StatusOr<storage::AppendResult> result) mutable {
+        if (result.ok()) {
+          outcome.offset = result->offset;
+          if (result->duplicate) {
+            outcome.kind = IngestOutcome::Kind::kDuplicate;
+            duplicate_records_->With({ProtocolName(protocol)})->Add(accepted);
+          } else {
+            outcome.kind = IngestOutcome::Kind::kStored;
+          }
+        } else {
+          switch (result.status().code()) {
+            case absl::StatusCode::kResourceExhausted:
+              outcome.kind = IngestOutcome::Kind::kThrottled;
+              break;
+            case absl::StatusCode::kInvalidArgument:
+              outcome.kind = IngestOutcome::Kind::kInvalid;
+              break;
+            default:
+              outcome.kind = IngestOutcome::Kind::kUnavailable;
+              break;
+          }
+          outcome.message = std::string(result.status().message());
+        }
+        CountOutcome(protocol, outcome, received);
+        std::move(done)(std::move(outcome));
+      });
+}
+
+void Ingestor::CountOutcome(Protocol protocol, const IngestOutcome& outcome,
+                            absl::Time received) {
+  const char* proto = ProtocolName(protocol);
+  batches_->With({proto, OutcomeName(outcome.kind)})->Add();
+  ack_latency_->With({proto})->Observe(absl::ToDoubleSeconds(clock_() - received));
+  // Only final outcomes count records: a throttled or failed batch is sent
+  // again and counted then.
+  if (outcome.kind != IngestOutcome::Kind::kStored &&
+      outcome.kind != IngestOutcome::Kind::kNothingToStore) {
+    return;
+  }
+  for (int s = 0; s < kSignals; ++s) {
+    const char* signal = SignalName(static_cast<Signal>(s));
+    for (const auto& [reason, r] : outcome.report.rejected[s]) {
+      records_rejected_->With({proto, signal, reason})->Add(r.count);
+    }
+    if (outcome.kind == IngestOutcome::Kind::kStored && outcome.report.accepted[s] > 0) {
+      records_accepted_->With({proto, signal})->Add(outcome.report.accepted[s]);
+    }
+  }
+  if (outcome.kind == IngestOutcome::Kind::kStored) {
+    for (const auto& [rule, n] : outcome.report.redactions) redactions_->With({rule})->Add(n);
+  }
+}
+
+}  // namespace tributary::collector
