@@ -64,18 +64,18 @@ std::string HtmlEscape(const std::string& s) {
   return out;
 }
 
-bool BudgetExhausted(const Config& config, const storage::BufferStats& stats) {
-  return config.storage.buffer.when_full == storage::WhenFull::kBackpressure &&
-         stats.max_bytes > 0 && stats.bytes >= stats.max_bytes;
-}
-
 }  // namespace
 
 Daemon::Daemon(const Config& config) : config_(config), start_time_(absl::Now()) {}
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
+  return Start(config, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config,
+                                                      std::unique_ptr<storage::Buffer> buffer) {
   auto daemon = std::unique_ptr<Daemon>(new Daemon(config));
-  absl::Status status = daemon->Init();
+  absl::Status status = daemon->Init(std::move(buffer));
   if (!status.ok()) {
     daemon->Shutdown().IgnoreError();
     return status;
@@ -83,7 +83,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   return daemon;
 }
 
-absl::Status Daemon::Init() {
+absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
   // HTTP first: a port in use is found before the buffer is touched.
   auto http = HttpServer::Start(config_.server.http_listen, [this](const std::string& path) {
     HttpResponse r;
@@ -112,13 +112,18 @@ absl::Status Daemon::Init() {
   }
   http_ = std::move(*http);
 
-  auto buffer = storage::RocksDbBuffer::Open(config_.storage.data_dir, config_.storage.buffer);
-  if (!buffer.ok()) return buffer.status();
-  if ((*buffer)->open_report().wal_tail_dropped) {
-    log::Warn("buffer had a torn WAL tail (writes never acknowledged); it was dropped",
-              {{"dir", config_.storage.data_dir}, {"detail", (*buffer)->open_report().detail}});
+  if (given != nullptr) {
+    buffer_ = std::move(given);
+  } else {
+    auto buffer = storage::RocksDbBuffer::Open(config_.storage.data_dir, config_.storage.buffer);
+    if (!buffer.ok()) return buffer.status();
+    if ((*buffer)->open_report().wal_tail_dropped) {
+      log::Warn("buffer had a torn WAL tail (writes never acknowledged); it was dropped",
+                {{"dir", config_.storage.data_dir},
+                 {"detail", (*buffer)->open_report().detail}});
+    }
+    buffer_ = std::move(*buffer);
   }
-  buffer_ = std::move(*buffer);
   const storage::BufferStats opened = buffer_->Stats();
   log::Info("buffer opened", {{"dir", config_.storage.data_dir},
                               {"entries", opened.entries},
@@ -184,7 +189,7 @@ void Daemon::Tick() {
     if (stopping_) break;
     mu_.Unlock();
     const storage::BufferStats stats = buffer_->Stats();
-    health_->SetServing(stats.writable && !BudgetExhausted(config_, stats));
+    health_->SetServing(stats.writable && !BudgetExhausted(stats));
     if (config_.server.status_log_interval > absl::ZeroDuration() && absl::Now() >= next_log) {
       LogConsumers(stats);
       next_log = absl::Now() + config_.server.status_log_interval;
@@ -282,6 +287,20 @@ void Daemon::RegisterBufferMetrics() {
   });
 }
 
+bool Daemon::BudgetExhausted(const storage::BufferStats& stats) {
+  MutexLock lock(&full_mu_);
+  // Full from the first append refused for space until one succeeds again
+  // without new refusals (consumers or retention made room).
+  if (stats.rejected_full > last_rejected_full_) {
+    budget_exhausted_ = true;
+  } else if (stats.appends > last_appends_) {
+    budget_exhausted_ = false;
+  }
+  last_rejected_full_ = stats.rejected_full;
+  last_appends_ = stats.appends;
+  return budget_exhausted_;
+}
+
 Daemon::Readiness Daemon::CheckReadiness() {
   Readiness r;
   bool stopping;
@@ -290,7 +309,7 @@ Daemon::Readiness Daemon::CheckReadiness() {
     stopping = stopping_;
   }
   const storage::BufferStats s = buffer_ ? buffer_->Stats() : storage::BufferStats{};
-  const bool exhausted = BudgetExhausted(config_, s);
+  const bool exhausted = buffer_ != nullptr && BudgetExhausted(s);
   const bool buffer_ok = buffer_ != nullptr && s.writable && !exhausted;
   r.ready = buffer_ok && !stopping;
   std::string buffer_status = !s.writable ? "not_writable" : exhausted ? "full" : "ok";

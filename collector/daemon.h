@@ -34,6 +34,10 @@ class Daemon {
   // stopped again. FAILED_PRECONDITION: an address cannot be bound (a
   // configuration problem); other codes: the buffer could not be opened.
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const Config& config);
+  // Same, on a buffer that is already open (tests wrap the real one to
+  // observe or hold appends). The daemon owns and closes it.
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(const Config& config,
+                                                       std::unique_ptr<storage::Buffer> buffer);
   ~Daemon();
 
   int grpc_port() const { return grpc_port_; }
@@ -56,10 +60,12 @@ class Daemon {
 
  private:
   explicit Daemon(const Config& config);
-  absl::Status Init();
+  absl::Status Init(std::unique_ptr<storage::Buffer> buffer);
   void RegisterBufferMetrics();
   void Tick();
   void LogConsumers(const storage::BufferStats& stats);
+  // Whether appends are being refused for lack of disk budget.
+  bool BudgetExhausted(const storage::BufferStats& stats);
 
   const Config config_;
   const absl::Time start_time_;
@@ -79,6 +85,11 @@ class Daemon {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status close_status_ ABSL_GUARDED_BY(mu_);
   std::thread ticker_;
+
+  Mutex full_mu_;
+  bool budget_exhausted_ ABSL_GUARDED_BY(full_mu_) = false;
+  uint64_t last_rejected_full_ ABSL_GUARDED_BY(full_mu_) = 0;
+  uint64_t last_appends_ ABSL_GUARDED_BY(full_mu_) = 0;
 };
 
 }  // namespace tributary::collector

@@ -1,0 +1,621 @@
+// In-process integration tests: the real daemon (gRPC server, receivers,
+// RocksDB buffer) on port 0, driven by real gRPC clients.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/mutex.h"
+#include "collector/daemon.h"
+#include "exporters/otlp/convert.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "storage/rocksdb/rocksdb_buffer.h"
+#include "storage/testing/buffer_test_util.h"
+#include "tributary/v1/ingest.grpc.pb.h"
+#include "tributary/v1/query.grpc.pb.h"
+
+namespace tributary::collector {
+namespace {
+
+using ::testing::HasSubstr;
+using tributary::v1::IngestAck;
+using tributary::v1::IngestBatch;
+
+namespace logs_v1 = ::opentelemetry::proto::collector::logs::v1;
+namespace trace_v1 = ::opentelemetry::proto::collector::trace::v1;
+namespace metrics_v1 = ::opentelemetry::proto::collector::metrics::v1;
+
+uint64_t NowNanos() { return static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())); }
+
+IngestBatch MakeBatch(const std::string& producer, uint64_t seq, int logs) {
+  IngestBatch b;
+  b.set_producer_id(producer);
+  b.set_seq(seq);
+  b.mutable_resource()->set_service_name("checkout");
+  for (int i = 0; i < logs; ++i) {
+    auto* r = b.add_logs();
+    r->set_time_unix_nano(NowNanos());
+    r->set_severity_number(9);
+    r->set_body(absl::StrCat("record ", seq, "/", i));
+  }
+  return b;
+}
+
+// Wraps the real buffer and can hold appends back, so a test can see how
+// many a stream has in flight before any becomes durable.
+class GatedBuffer final : public storage::Buffer {
+ public:
+  explicit GatedBuffer(std::unique_ptr<storage::Buffer> inner) : inner_(std::move(inner)) {}
+
+  void Append(storage::AppendRequest request, storage::AppendCallback done) override {
+    MutexLock lock(&mu_);
+    if (open_) {
+      inner_->Append(std::move(request), std::move(done));
+      return;
+    }
+    held_.push_back({std::move(request), std::move(done)});
+    max_held_ = std::max(max_held_, held_.size());
+  }
+  void Close_gate() {
+    MutexLock lock(&mu_);
+    open_ = false;
+  }
+  // Waits until `n` appends are held (false at the deadline).
+  bool AwaitHeld(size_t n) {
+    MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(
+        [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_.size() >= n; },
+        absl::Seconds(20));
+  }
+  // Lets the oldest held append through.
+  void ReleaseOne() {
+    MutexLock lock(&mu_);
+    ASSERT_FALSE(held_.empty());
+    Held h = std::move(held_.front());
+    held_.erase(held_.begin());
+    inner_->Append(std::move(h.request), std::move(h.done));
+  }
+  void Open() {
+    MutexLock lock(&mu_);
+    open_ = true;
+    for (Held& h : held_) inner_->Append(std::move(h.request), std::move(h.done));
+    held_.clear();
+  }
+  size_t max_held() {
+    MutexLock lock(&mu_);
+    return max_held_;
+  }
+
+  uint64_t ResumePoint(const std::string& p) override { return inner_->ResumePoint(p); }
+  absl::StatusOr<storage::ConsumerState> OpenConsumer(const std::string& n) override {
+    return inner_->OpenConsumer(n);
+  }
+  absl::Status RemoveConsumer(const std::string& n) override { return inner_->RemoveConsumer(n); }
+  absl::StatusOr<std::vector<storage::Entry>> Read(uint64_t from, size_t max_entries,
+                                                   size_t max_bytes) override {
+    return inner_->Read(from, max_entries, max_bytes);
+  }
+  bool WaitForEntries(uint64_t from, absl::Time deadline) override {
+    return inner_->WaitForEntries(from, deadline);
+  }
+  absl::Status CommitCursor(const std::string& c, uint64_t next) override {
+    return inner_->CommitCursor(c, next);
+  }
+  storage::BufferStats Stats() override { return inner_->Stats(); }
+  absl::Status Close() override {
+    Open();
+    return inner_->Close();
+  }
+
+ private:
+  struct Held {
+    storage::AppendRequest request;
+    storage::AppendCallback done;
+  };
+  std::unique_ptr<storage::Buffer> inner_;
+  Mutex mu_;
+  bool open_ ABSL_GUARDED_BY(mu_) = true;
+  std::vector<Held> held_ ABSL_GUARDED_BY(mu_);
+  size_t max_held_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class CollectorTest : public ::testing::Test {
+ protected:
+  void Start(const std::function<void(Config&)>& tweak = {}, bool gated = false) {
+    config_.storage.data_dir = storage::testing::TestDir("collector");
+    config_.server.grpc_listen = "127.0.0.1:0";
+    config_.server.http_listen = "127.0.0.1:0";
+    config_.server.status_log_interval = absl::ZeroDuration();
+    if (tweak) tweak(config_);
+    std::unique_ptr<storage::Buffer> buffer;
+    if (gated) {
+      auto real = storage::RocksDbBuffer::Open(config_.storage.data_dir, config_.storage.buffer);
+      ASSERT_TRUE(real.ok()) << real.status();
+      auto g = std::make_unique<GatedBuffer>(std::move(*real));
+      gate_ = g.get();
+      buffer = std::move(g);
+    }
+    auto daemon = Daemon::Start(config_, std::move(buffer));
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    daemon_ = std::move(*daemon);
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    args.SetMaxSendMessageSize(64 << 20);
+    channel_ = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", daemon_->grpc_port()),
+                                         grpc::InsecureChannelCredentials(), args);
+    ingest_ = tributary::v1::IngestService::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    if (daemon_) EXPECT_TRUE(daemon_->Shutdown().ok());
+  }
+
+  // Every stored batch, parsed.
+  std::vector<IngestBatch> Stored() {
+    std::vector<IngestBatch> out;
+    auto entries = daemon_->buffer()->Read(0, 100000, size_t{1} << 40);
+    EXPECT_TRUE(entries.ok()) << entries.status();
+    for (const storage::Entry& e : *entries) {
+      IngestBatch b;
+      EXPECT_TRUE(b.ParseFromString(e.payload));
+      out.push_back(std::move(b));
+    }
+    return out;
+  }
+
+  std::string Metrics() { return daemon_->registry()->Render(); }
+
+  Config config_;
+  std::unique_ptr<Daemon> daemon_;
+  GatedBuffer* gate_ = nullptr;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<tributary::v1::IngestService::Stub> ingest_;
+};
+
+TEST_F(CollectorTest, StreamsBatchesDurablyAndAcksThemInOrder) {
+  Start();
+  grpc::ClientContext ctx;
+  auto stream = ingest_->Stream(&ctx);
+  IngestBatch hello;
+  hello.set_producer_id("p1");
+  ASSERT_TRUE(stream->Write(hello));
+  for (uint64_t seq = 1; seq <= 20; ++seq) ASSERT_TRUE(stream->Write(MakeBatch("p1", seq, 50)));
+  IngestAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.seq(), 0u);
+  EXPECT_TRUE(ack.has_resume_seq());
+  EXPECT_EQ(ack.resume_seq(), 0u);
+  for (uint64_t seq = 1; seq <= 20; ++seq) {
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.seq(), seq);
+    EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK) << ack.message();
+    EXPECT_EQ(ack.accepted(), 50u);
+    EXPECT_EQ(ack.rejected(), 0u);
+    EXPECT_FALSE(ack.has_resume_seq());  // only the first ack carries it
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&ack));
+  EXPECT_TRUE(stream->Finish().ok());
+
+  const std::vector<IngestBatch> stored = Stored();
+  ASSERT_EQ(stored.size(), 20u);
+  for (size_t i = 0; i < stored.size(); ++i) {
+    EXPECT_EQ(stored[i].seq(), i + 1);
+    EXPECT_EQ(stored[i].logs_size(), 50);
+    EXPECT_EQ(stored[i].resource().service_name(), "checkout");
+  }
+  EXPECT_EQ(daemon_->buffer()->ResumePoint("p1"), 20u);
+  EXPECT_THAT(Metrics(), HasSubstr("tributary_ingest_records_accepted_total{protocol="
+                                   "\"tributary\",signal=\"logs\"} 1000\n"));
+}
+
+TEST_F(CollectorTest, KeepsReadingWhileEarlierBatchesWaitForDurability) {
+  Start([](Config& c) { c.server.max_in_flight_per_stream = 3; }, /*gated=*/true);
+  gate_->Close_gate();
+  grpc::ClientContext ctx;
+  auto stream = ingest_->Stream(&ctx);
+  for (uint64_t seq = 1; seq <= 6; ++seq) ASSERT_TRUE(stream->Write(MakeBatch("p", seq, 10)));
+  // Three batches are parsed and waiting for the buffer at once: the stream
+  // did not wait for the first to be durable before reading the next.
+  ASSERT_TRUE(gate_->AwaitHeld(3));
+  for (uint64_t seq = 1; seq <= 6; ++seq) {
+    gate_->ReleaseOne();
+    IngestAck ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.seq(), seq);
+    EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
+    // The freed slot lets the next batch in: again as many held as are left,
+    // up to the limit.
+    if (seq < 6) ASSERT_TRUE(gate_->AwaitHeld(std::min<size_t>(3, 6 - seq)));
+  }
+  // Never more than the per-stream limit in flight.
+  EXPECT_EQ(gate_->max_held(), 3u);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(CollectorTest, RejectsBadRecordsAndStoresTheRest) {
+  Start();
+  grpc::ClientContext ctx;
+  auto stream = ingest_->Stream(&ctx);
+  IngestBatch b = MakeBatch("p", 1, 3);
+  b.mutable_logs(1)->set_trace_id("too short");
+  b.mutable_logs(2)->set_body("\xff\xfe");
+  auto* secret = b.mutable_logs(0)->add_attributes();
+  secret->set_key("Authorization");
+  secret->set_value("Bearer abc");
+  ASSERT_TRUE(stream->Write(b));
+  IngestAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
+  EXPECT_EQ(ack.accepted(), 1u);
+  EXPECT_EQ(ack.rejected(), 2u);
+  ASSERT_EQ(ack.rejections_size(), 2);
+  EXPECT_EQ(ack.rejections(0).reason(), "invalid_trace_id");
+  EXPECT_THAT(ack.rejections(0).example(), HasSubstr("logs: trace_id has 9 bytes"));
+  EXPECT_EQ(ack.rejections(1).reason(), "invalid_utf8");
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  const std::vector<IngestBatch> stored = Stored();
+  ASSERT_EQ(stored.size(), 1u);
+  ASSERT_EQ(stored[0].logs_size(), 1);
+  EXPECT_EQ(stored[0].logs(0).attributes(0).value(), "***REDACTED***");
+  const std::string m = Metrics();
+  EXPECT_THAT(m, HasSubstr("tributary_ingest_records_rejected_total{protocol=\"tributary\","
+                           "signal=\"logs\",reason=\"invalid_trace_id\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("tributary_ingest_redactions_total{rule=\"key\"} 1\n"));
+}
+
+TEST_F(CollectorTest, ResendAfterReconnectIsAckedAsDuplicateAndNotStoredTwice) {
+  Start();
+  {
+    grpc::ClientContext ctx;
+    auto stream = ingest_->Stream(&ctx);
+    for (uint64_t seq = 1; seq <= 3; ++seq) ASSERT_TRUE(stream->Write(MakeBatch("p", seq, 5)));
+    IngestAck ack;
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(stream->Read(&ack));
+    stream->WritesDone();
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  grpc::ClientContext ctx;
+  auto stream = ingest_->Stream(&ctx);
+  // A producer that lost its acks re-sends 2 and 3, then goes on with 4.
+  for (uint64_t seq = 2; seq <= 4; ++seq) ASSERT_TRUE(stream->Write(MakeBatch("p", seq, 5)));
+  IngestAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.seq(), 2u);
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_DUPLICATE);
+  EXPECT_TRUE(ack.has_resume_seq());
+  EXPECT_EQ(ack.resume_seq(), 3u);
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_DUPLICATE);
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.seq(), 4u);
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
+  stream->WritesDone();
+  ASSERT_TRUE(stream->Finish().ok());
+  const std::vector<IngestBatch> stored = Stored();
+  ASSERT_EQ(stored.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(stored[i].seq(), i + 1);
+  EXPECT_THAT(Metrics(), HasSubstr("tributary_ingest_batches_total{protocol=\"tributary\","
+                                   "outcome=\"duplicate\"} 2\n"));
+}
+
+// A bidi stream of raw bytes, for sending what a typed stub cannot.
+class RawStream {
+ public:
+  RawStream(const std::shared_ptr<grpc::Channel>& channel, const std::string& method)
+      : stub_(channel) {
+    call_ = stub_.PrepareCall(&ctx_, method, &cq_);
+    call_->StartCall(Tag(1));
+    Expect(1);
+  }
+  ~RawStream() {
+    ctx_.TryCancel();
+    grpc::Status status;
+    call_->Finish(&status, Tag(9));
+    Expect(9);
+    cq_.Shutdown();
+    void* tag;
+    bool ok;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+  void Write(const std::string& bytes) {
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer buffer(&slice, 1);
+    call_->Write(buffer, Tag(2));
+    Expect(2);
+  }
+  IngestAck Read() {
+    grpc::ByteBuffer buffer;
+    call_->Read(&buffer, Tag(3));
+    Expect(3);
+    std::vector<grpc::Slice> slices;
+    EXPECT_TRUE(buffer.Dump(&slices).ok());
+    std::string bytes;
+    for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    IngestAck ack;
+    EXPECT_TRUE(ack.ParseFromString(bytes));
+    return ack;
+  }
+
+ private:
+  static void* Tag(intptr_t n) { return reinterpret_cast<void*>(n); }
+  void Expect(intptr_t n) {
+    void* tag = nullptr;
+    bool ok = false;
+    ASSERT_EQ(cq_.AsyncNext(&tag, &ok, std::chrono::system_clock::now() + std::chrono::seconds(30)),
+              grpc::CompletionQueue::GOT_EVENT);
+    ASSERT_EQ(tag, Tag(n));
+    ASSERT_TRUE(ok || n == 9);
+  }
+
+  grpc::GenericStub stub_;
+  grpc::ClientContext ctx_;
+  grpc::CompletionQueue cq_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;
+};
+
+TEST_F(CollectorTest, MalformedAndOversizedBatchesAreAnsweredAndTheStreamGoesOn) {
+  Start([](Config& c) { c.server.max_message_bytes = 64 << 10; });
+  RawStream raw(channel_, "/tributary.v1.IngestService/Stream");
+  // Valid header (producer, seq 7), then a field whose length runs past the end.
+  std::string malformed = MakeBatch("p", 7, 0).SerializeAsString() + "\x2a\xff\x01";
+  raw.Write(malformed);
+  IngestAck ack = raw.Read();
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_INVALID);
+  EXPECT_EQ(ack.seq(), 7u);
+  EXPECT_THAT(ack.message(), HasSubstr("malformed batch"));
+
+  IngestBatch big = MakeBatch("p", 8, 1);
+  big.mutable_logs(0)->set_body(std::string(100 << 10, 'x'));
+  raw.Write(big.SerializeAsString());
+  ack = raw.Read();
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_INVALID);
+  EXPECT_EQ(ack.seq(), 8u);
+  EXPECT_THAT(ack.message(), HasSubstr("exceeds server.max_message_bytes (65536)"));
+
+  raw.Write(MakeBatch("p", 9, 2).SerializeAsString());
+  ack = raw.Read();
+  EXPECT_EQ(ack.seq(), 9u);
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
+  EXPECT_EQ(Stored().size(), 1u);
+  const std::string m = Metrics();
+  EXPECT_THAT(m, HasSubstr("outcome=\"malformed\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("outcome=\"oversized\"} 1\n"));
+}
+
+TEST_F(CollectorTest, FullBufferAnswersResourceExhaustedAndTheStreamStaysOpen) {
+  Start([](Config& c) {
+    c.storage.buffer.max_disk_bytes = 200 << 10;
+    c.storage.buffer.when_full = storage::WhenFull::kBackpressure;
+  });
+  grpc::ClientContext ctx;
+  auto stream = ingest_->Stream(&ctx);
+  IngestAck ack;
+  uint64_t seq = 0;
+  bool throttled = false;
+  // Each batch is ~50 KB: the budget is reached within a handful.
+  for (int i = 0; i < 20 && !throttled; ++i) {
+    IngestBatch b = MakeBatch("p", ++seq, 1);
+    b.mutable_logs(0)->set_body(std::string(50 << 10, 'x'));
+    ASSERT_TRUE(stream->Write(b));
+    ASSERT_TRUE(stream->Read(&ack));
+    throttled = ack.status() == tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED;
+  }
+  ASSERT_TRUE(throttled);
+  EXPECT_EQ(ack.seq(), seq);
+  EXPECT_GT(ack.retry_after_ms(), 0u);
+  // The stream is still usable: the same batch is refused again, not dropped.
+  IngestBatch again = MakeBatch("p", seq, 1);
+  again.mutable_logs(0)->set_body(std::string(50 << 10, 'x'));
+  ASSERT_TRUE(stream->Write(again));
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED);
+  EXPECT_EQ(daemon_->buffer()->ResumePoint("p"), seq - 1);
+  EXPECT_FALSE(daemon_->CheckReadiness().ready);
+  EXPECT_THAT(daemon_->CheckReadiness().json, HasSubstr("\"status\":\"full\""));
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(CollectorTest, RefusesAStreamWithoutProducerOrSwitchingProducers) {
+  Start();
+  grpc::ClientContext ctx;
+  auto stream = ingest_->Stream(&ctx);
+  ASSERT_TRUE(stream->Write(MakeBatch("", 1, 1)));
+  ASSERT_TRUE(stream->Write(MakeBatch("a", 1, 1)));
+  ASSERT_TRUE(stream->Write(MakeBatch("b", 1, 1)));
+  IngestAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_INVALID);
+  EXPECT_THAT(ack.message(), HasSubstr("producer_id is required"));
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_INVALID);
+  EXPECT_THAT(ack.message(), HasSubstr("producer_id changed"));
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+template <typename T>
+T ParseText(const std::string& text) {
+  T message;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &message)) << text;
+  return message;
+}
+
+TEST_F(CollectorTest, OtlpExportsOfAllSignalsAreStoredLosslesslyWithGzip) {
+  Start();
+  const std::string now = absl::StrCat(NowNanos());
+  auto logs = ParseText<logs_v1::ExportLogsServiceRequest>(absl::StrCat(R"(
+resource_logs { resource { attributes { key: "service.name" value { string_value: "web" } } }
+  scope_logs { scope { name: "s" } log_records { time_unix_nano: )", now, R"( severity_number: SEVERITY_NUMBER_WARN
+    body { string_value: "slow request" } trace_id: "0123456789abcdef" span_id: "abcdefgh"
+    attributes { key: "ms" value { int_value: 1500 } } } } })"));
+  auto traces = ParseText<trace_v1::ExportTraceServiceRequest>(absl::StrCat(R"(
+resource_spans { resource { attributes { key: "service.name" value { string_value: "web" } } }
+  scope_spans { spans { trace_id: "0123456789abcdef" span_id: "abcdefgh" parent_span_id: "12345678"
+    name: "GET /" kind: SPAN_KIND_SERVER start_time_unix_nano: )", now, R"( end_time_unix_nano: )",
+                                                                      now, R"(
+    events { time_unix_nano: )", now, R"( name: "retry" }
+    links { trace_id: "fedcba9876543210" span_id: "hgfedcba" }
+    status { code: STATUS_CODE_ERROR message: "boom" } } } })"));
+  auto metrics = ParseText<metrics_v1::ExportMetricsServiceRequest>(absl::StrCat(R"(
+resource_metrics { resource { attributes { key: "service.name" value { string_value: "web" } } }
+  scope_metrics { metrics { name: "latency" unit: "s" histogram { aggregation_temporality: AGGREGATION_TEMPORALITY_CUMULATIVE
+    data_points { time_unix_nano: )", now, R"( count: 3 sum: 1.5 bucket_counts: [1, 1, 1] explicit_bounds: [0.1, 1] } } }
+  metrics { name: "requests" sum { is_monotonic: true aggregation_temporality: AGGREGATION_TEMPORALITY_DELTA
+    data_points { time_unix_nano: )", now, R"( as_int: 7 } } } } })"));
+
+  {
+    grpc::ClientContext ctx;
+    ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+    logs_v1::ExportLogsServiceResponse response;
+    ASSERT_TRUE(logs_v1::LogsService::NewStub(channel_)->Export(&ctx, logs, &response).ok());
+    EXPECT_FALSE(response.has_partial_success());
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+    trace_v1::ExportTraceServiceResponse response;
+    ASSERT_TRUE(trace_v1::TraceService::NewStub(channel_)->Export(&ctx, traces, &response).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    metrics_v1::ExportMetricsServiceResponse response;
+    ASSERT_TRUE(
+        metrics_v1::MetricsService::NewStub(channel_)->Export(&ctx, metrics, &response).ok());
+  }
+  // Durable before the reply: the buffer holds all three now.
+  const std::vector<IngestBatch> stored = Stored();
+  ASSERT_EQ(stored.size(), 3u);
+  google::protobuf::util::MessageDifferencer diff;
+  diff.set_message_field_comparison(google::protobuf::util::MessageDifferencer::EQUIVALENT);
+  logs_v1::ExportLogsServiceRequest logs_back;
+  otlp::AppendLogs(stored[0], &logs_back);
+  EXPECT_TRUE(diff.Compare(logs, logs_back)) << logs_back.DebugString();
+  trace_v1::ExportTraceServiceRequest traces_back;
+  otlp::AppendSpans(stored[1], &traces_back);
+  EXPECT_TRUE(diff.Compare(traces, traces_back)) << traces_back.DebugString();
+  metrics_v1::ExportMetricsServiceRequest metrics_back;
+  otlp::AppendMetrics(stored[2], &metrics_back);
+  EXPECT_TRUE(diff.Compare(metrics, metrics_back)) << metrics_back.DebugString();
+  EXPECT_EQ(stored[1].spans(0).parent_span_id(), "12345678");
+}
+
+TEST_F(CollectorTest, OtlpPartialSuccessReportsRejectedSpans) {
+  Start();
+  const std::string now = absl::StrCat(NowNanos());
+  auto traces = ParseText<trace_v1::ExportTraceServiceRequest>(absl::StrCat(R"(
+resource_spans { scope_spans {
+  spans { trace_id: "0123456789abcdef" span_id: "abcdefgh" name: "ok" start_time_unix_nano: )", now,
+                                                                      R"( end_time_unix_nano: )", now,
+                                                                      R"( }
+  spans { trace_id: "short" span_id: "abcdefgh" name: "bad" start_time_unix_nano: )", now,
+                                                                      R"( end_time_unix_nano: )", now,
+                                                                      R"( } } })"));
+  grpc::ClientContext ctx;
+  trace_v1::ExportTraceServiceResponse response;
+  ASSERT_TRUE(trace_v1::TraceService::NewStub(channel_)->Export(&ctx, traces, &response).ok());
+  EXPECT_EQ(response.partial_success().rejected_spans(), 1);
+  EXPECT_THAT(response.partial_success().error_message(),
+              HasSubstr("invalid_trace_id (1), e.g. trace_id has 5 bytes"));
+  const std::vector<IngestBatch> stored = Stored();
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].spans(0).name(), "ok");
+}
+
+TEST_F(CollectorTest, OtlpThrottlingIsUnavailableWithRetryInfo) {
+  Start([](Config& c) { c.storage.buffer.max_disk_bytes = 64 << 10; });
+  const std::string now = absl::StrCat(NowNanos());
+  auto logs = ParseText<logs_v1::ExportLogsServiceRequest>(absl::StrCat(
+      R"(resource_logs { scope_logs { log_records { time_unix_nano: )", now,
+      R"( body { string_value: ")", std::string(40 << 10, 'x'), R"(" } } } })"));
+  grpc::Status status;
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext ctx;
+    logs_v1::ExportLogsServiceResponse response;
+    status = logs_v1::LogsService::NewStub(channel_)->Export(&ctx, logs, &response);
+    if (!status.ok()) break;
+  }
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("retry later"));
+  EXPECT_FALSE(status.error_details().empty());  // google.rpc.Status with RetryInfo
+}
+
+TEST_F(CollectorTest, HealthAndStatsOverGrpc) {
+  Start();
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(health->Check(&ctx, request, &response).ok());
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service("no.such.Service");
+    grpc::health::v1::HealthCheckResponse response;
+    EXPECT_EQ(health->Check(&ctx, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    auto stream = ingest_->Stream(&ctx);
+    ASSERT_TRUE(stream->Write(MakeBatch("p", 1, 7)));
+    IngestAck ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    stream->WritesDone();
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  ASSERT_TRUE(daemon_->buffer()->OpenConsumer("exporter-a").ok());
+  grpc::ClientContext ctx;
+  tributary::v1::GetStatsResponse stats;
+  ASSERT_TRUE(tributary::v1::QueryService::NewStub(channel_)
+                  ->GetStats(&ctx, tributary::v1::GetStatsRequest(), &stats)
+                  .ok());
+  EXPECT_EQ(stats.records_accepted(), 7u);
+  EXPECT_EQ(stats.buffer_entries(), 1u);
+  EXPECT_EQ(stats.buffer_records(), 7u);
+  ASSERT_EQ(stats.consumers_size(), 1);
+  EXPECT_EQ(stats.consumers(0).name(), "exporter-a");
+  EXPECT_EQ(stats.consumers(0).lag_entries(), 1u);
+}
+
+TEST_F(CollectorTest, ShutdownEndsOpenStreamsWithUnavailableAfterAckingWhatArrived) {
+  Start();
+  grpc::ClientContext ctx;
+  auto stream = ingest_->Stream(&ctx);
+  ASSERT_TRUE(stream->Write(MakeBatch("p", 1, 3)));
+  IngestAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
+  ASSERT_TRUE(daemon_->Shutdown().ok());
+  EXPECT_FALSE(stream->Read(&ack));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("shutting down"));
+  // The acked batch is in the buffer on disk.
+  auto reopened = storage::RocksDbBuffer::Open(config_.storage.data_dir, {});
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->ResumePoint("p"), 1u);
+  daemon_.reset();
+}
+
+}  // namespace
+}  // namespace tributary::collector
