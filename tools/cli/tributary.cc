@@ -4,18 +4,24 @@
 //                              1 damaged, 2 cannot examine)
 //   tributary wal repair DIR   rebuild a damaged buffer from every intact entry
 //                              (the collector must be stopped)
+//   tributary loadgen ...      stream synthetic records to a collector
+//                              (`tributary loadgen --help`)
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "storage/rocksdb/buffer_repair.h"
+#include "tools/cli/loadgen.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "usage:\n"
     "  tributary wal verify DIR   check a write-ahead buffer (exit 0 clean, 1 damaged)\n"
-    "  tributary wal repair DIR   rebuild a damaged buffer, keeping every intact entry\n";
+    "  tributary wal repair DIR   rebuild a damaged buffer, keeping every intact entry\n"
+    "  tributary loadgen [flags]  stream synthetic records to a collector (--help)\n"
+    "  tributary loadgen verify --data_dir=DIR --acked=FILE\n"
+    "                             check that every acked batch is stored exactly once\n";
 
 int WalVerify(const std::string& dir) {
   auto report = tributary::storage::VerifyBuffer(dir);
@@ -63,6 +69,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 3 && args[0] == "wal" && args[1] == "verify") return WalVerify(args[2]);
   if (args.size() == 3 && args[0] == "wal" && args[1] == "repair") return WalRepair(args[2]);
+  if (!args.empty() && args[0] == "loadgen") {
+    return tributary::cli::LoadgenMain(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   std::cerr << kUsage;
   return 2;
 }
