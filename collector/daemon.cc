@@ -152,6 +152,9 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.server.grpc_listen, grpc::InsecureServerCredentials(),
                            &grpc_port_);
+  // gRPC sets SO_REUSEPORT by default, which would let a second collector
+  // share the port (and the traffic) instead of failing to start.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Batches above max_message_bytes get an answer of their own (the stream
   // goes on); only far larger messages are cut off by gRPC.
   builder.SetMaxReceiveMessageSize(static_cast<int>(

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# tributaryd as an operator runs it: bad configurations, ports in use, the
+# HTTP endpoints (with /metrics linted by promtool), real traffic from
+# `tributary loadgen`, SIGTERM, and the buffer checked afterwards.
+set -euo pipefail
+D=collector/tributaryd
+CLI=tools/cli/tributary
+W="$TEST_TMPDIR"
+PIDS=()
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# Starts tributaryd in directory $1 with the remaining flags; sets PID, GRPC,
+# HTTP from its "listening" line (ports are picked by the kernel).
+start() {
+  local dir=$1; shift
+  mkdir -p "$dir"
+  (cd "$dir" && exec "$OLDPWD/$D" --grpc_listen=127.0.0.1:0 --http_listen=127.0.0.1:0 "$@" \
+      2> "$dir/stderr") &
+  PID=$!
+  PIDS+=("$PID")
+  for _ in $(seq 1 200); do
+    if grep -q 'msg=listening' "$dir/stderr" 2>/dev/null; then break; fi
+    kill -0 "$PID" 2>/dev/null || fail "tributaryd exited early: $(cat "$dir/stderr")"
+    sleep 0.05
+  done
+  local line
+  line=$(grep 'msg=listening' "$dir/stderr") || fail "no listening line: $(cat "$dir/stderr")"
+  GRPC=$(sed -n 's/.* grpc=\([^ ]*\).*/\1/p' <<<"$line")
+  HTTP=$(sed -n 's/.* http=\([^ ]*\).*/\1/p' <<<"$line")
+}
+
+# Sends SIGTERM and waits (bounded) for the exit code.
+stop() {
+  kill -TERM "$PID"
+  for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+  kill -0 "$PID" 2>/dev/null && fail "tributaryd did not stop within 15 s of SIGTERM"
+  set +e; wait "$PID"; STATUS=$?; set -e
+}
+
+# --- a bad configuration lists every problem, exits 2, and starts nothing ---
+cat > "$W/bad.yaml" <<'EOF'
+server:
+  grpc_listen: "127.0.0.1:4317"
+  colour: blue
+storage:
+  data_dir: ./never-created
+  retention: forever
+  max_disk_bytes: 10 parsecs
+  durability: [sync]
+ingest:
+  redaction:
+    patterns: [ { name: card, regex: "(unclosed" } ]
+EOF
+set +e
+(cd "$W" && "$OLDPWD/$D" --config="$W/bad.yaml") 2> "$W/bad.err"; rc=$?
+set -e
+[ "$rc" = 2 ] || fail "bad config exited $rc, want 2"
+for want in "server.colour: unknown key" "storage.retention: bad duration" \
+            "storage.max_disk_bytes: bad size" "storage.durability: must be a single value" \
+            "ingest.redaction.patterns\[0\].regex: invalid RE2"; do
+  grep -q "$want" "$W/bad.err" || fail "bad config: '$want' not reported: $(cat "$W/bad.err")"
+done
+grep -q "has 5 problems" "$W/bad.err" || fail "problem count: $(cat "$W/bad.err")"
+[ ! -e "$W/never-created" ] || fail "a bad config still created the data directory"
+
+set +e
+"$D" --config="$W/missing.yaml" 2> "$W/missing.err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "missing.yaml: cannot be read" "$W/missing.err" || fail "unreadable config: rc=$rc"
+set +e
+"$D" --colour=blue 2> "$W/flag.err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "unknown flag --colour" "$W/flag.err" || fail "unknown flag: rc=$rc"
+
+# --- a running collector ---
+start "$W/a"
+curl -sf "http://$HTTP/health/live" | grep -qx alive || fail "/health/live"
+ready=$(curl -sf "http://$HTTP/health/ready") || fail "/health/ready not 200"
+grep -q '"status":"ready"' <<<"$ready" || fail "/health/ready: $ready"
+curl -sf "http://$HTTP/" | grep -q "<h1>tributaryd</h1>" || fail "status page"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$HTTP/nope")
+[ "$code" = 404 ] || fail "unknown path answered $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$HTTP/metrics")
+[ "$code" = 405 ] || fail "POST answered $code"
+
+# --- a second collector cannot take the same ports: exit 2, nothing served ---
+set +e
+(mkdir -p "$W/b" && cd "$W/b" && exec "$OLDPWD/$D" --grpc_listen=127.0.0.1:0 --http_listen="$HTTP") \
+    2> "$W/b.err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "server.http_listen: cannot listen on $HTTP" "$W/b.err" \
+  || fail "http port in use: rc=$rc $(cat "$W/b.err")"
+set +e
+(cd "$W/b" && exec "$OLDPWD/$D" --grpc_listen="$GRPC" --http_listen=127.0.0.1:0 --data_dir=./d2) \
+    2> "$W/b2.err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "server.grpc_listen: cannot listen on $GRPC" "$W/b2.err" \
+  || fail "grpc port in use: rc=$rc $(cat "$W/b2.err")"
+
+# --- real traffic ---
+"$CLI" loadgen --target="$GRPC" --producers=2 --in_flight=4 --batch=200 --batches=25 \
+    --verify --acked_out="$W/acked" > "$W/loadgen.out" || fail "loadgen: $(cat "$W/loadgen.out")"
+grep -q "unacked at the end: 0" "$W/loadgen.out" || fail "loadgen left batches unacked"
+grep -q "verify: .*OK" "$W/loadgen.out" || fail "GetStats does not match: $(cat "$W/loadgen.out")"
+[ "$(wc -l < "$W/acked")" = 50 ] || fail "50 batches should be acked"
+
+curl -sf "http://$HTTP/metrics" > "$W/metrics.txt" || fail "/metrics"
+promtool check metrics < "$W/metrics.txt" 2> "$W/promtool.err" \
+  || fail "promtool check metrics: $(cat "$W/promtool.err")"
+grep -q '^tributary_ingest_records_accepted_total{protocol="tributary",signal="logs"} 10000$' \
+  "$W/metrics.txt" || fail "accepted counter: $(grep accepted "$W/metrics.txt")"
+grep -q '^tributary_buffer_entries 50$' "$W/metrics.txt" || fail "buffer entries"
+grep -q '^tributary_ingest_ack_latency_seconds_count{protocol="tributary"} 50$' "$W/metrics.txt" \
+  || fail "ack latency histogram: $(grep ack_latency_seconds_count "$W/metrics.txt")"
+
+# Lifecycle lines only: no line per record or batch.
+lines=$(wc -l < "$W/a/stderr")
+[ "$lines" -lt 10 ] || fail "$lines log lines for 50 batches: $(cat "$W/a/stderr")"
+
+stop
+[ "$STATUS" = 0 ] || fail "SIGTERM exit status $STATUS"
+for want in 'msg="signal received" signal=Terminated' 'msg="buffer closed" entries=50' 'msg=stopped'; do
+  grep -q "$want" "$W/a/stderr" || fail "log lacks '$want': $(cat "$W/a/stderr")"
+done
+
+# Everything acked is on disk, exactly once, after the restart-free stop.
+"$CLI" loadgen verify --data_dir="$W/a/tributary-data" --acked="$W/acked" > "$W/verify.out" \
+  || fail "loadgen verify: $(cat "$W/verify.out")"
+
+# --- a restart reopens the same buffer ---
+start "$W/a"
+grep -q 'msg="buffer opened" dir=./tributary-data entries=50' "$W/a/stderr" \
+  || fail "restart did not find 50 entries: $(cat "$W/a/stderr")"
+kill -INT "$PID"
+for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+set +e; wait "$PID"; STATUS=$?; set -e
+[ "$STATUS" = 0 ] || fail "SIGINT exit status $STATUS"
+echo PASS
