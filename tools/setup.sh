@@ -11,8 +11,8 @@ PACKAGES=(
   librocksdb-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev libsnappy-dev libre2-dev libcurl4-openssl-dev libmicrohttpd-dev
   zlib1g-dev
-  # Test peers: promtool lints /metrics.
-  prometheus
+  # Test peers: promtool lints /metrics; curl talks to the HTTP endpoints.
+  prometheus curl
   # Toolchain.
   g++ git
 )
@@ -23,6 +23,12 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js and npm run the npm test peers (tools/npm_peers.sh). A node that is
+# already installed (from any source) is used as it is.
+if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
