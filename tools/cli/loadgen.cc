@@ -247,9 +247,13 @@ class Producer {
         ctx.TryCancel();
       }
 
+      // Wake for the next paced send only if one could go out then; with a
+      // full window the next ack wakes the loop (never spin on a past time).
       absl::Time wake = absl::Now() + absl::Milliseconds(100);
-      if (interval_ > absl::ZeroDuration()) wake = std::min(wake, next_send_);
-      if (not_before > absl::Now()) wake = std::min(wake, not_before);
+      const bool could_send = handshaken && !write_pending && !finishing &&
+                              window < options_.in_flight;
+      if (could_send && interval_ > absl::ZeroDuration()) wake = std::min(wake, next_send_);
+      if (could_send && not_before > absl::Now()) wake = std::min(wake, not_before);
       void* tag = nullptr;
       bool ok = false;
       const auto status = cq.AsyncNext(&tag, &ok, absl::ToChronoTime(wake));

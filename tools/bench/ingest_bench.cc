@@ -1,0 +1,242 @@
+// End-to-end ingest benchmark: the real tributaryd and `tributary loadgen`
+// as separate processes over loopback, against a naive baseline server in
+// the same run.
+//
+//   bazel run -c opt //tools/bench:ingest_bench [-- --seconds=10 --dir=/tmp/x]
+//
+// Runs (1000-record batches of the 425-byte reference record, 8 batches in
+// flight per producer):
+//   durable, 1 producer / durable, 4 producers   (storage.durability: sync)
+//   async, 4 producers                           (storage.durability: async)
+//   naive, 4 producers    (tools/bench/naive_ingest_server: parse, one RocksDB
+//                          key per record, fsync, ack, one batch at a time)
+//   durable, 4 producers at 80 % of the durable maximum (ack latency)
+// and ends with one RESULT line (see BENCHMARKS.md).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+ABSL_FLAG(int, seconds, 10, "seconds of load per run");
+ABSL_FLAG(std::string, dir, "/tmp/tributary-ingest-bench", "scratch directory (removed)");
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Process {
+  pid_t pid = -1;
+  std::string log;
+};
+
+Process Spawn(const std::vector<std::string>& argv, const std::string& log) {
+  Process p;
+  p.log = log;
+  p.pid = fork();
+  if (p.pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  return p;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The port from the "msg=listening grpc=HOST:PORT" line.
+int AwaitListening(const Process& p) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    const std::string text = Slurp(p.log);
+    const size_t at = text.find("msg=listening grpc=");
+    if (at != std::string::npos) {
+      const size_t colon = text.find(':', at + 19);
+      int port = 0;
+      if (absl::SimpleAtoi(text.substr(colon + 1, text.find_first_of(" \n", colon) - colon - 1),
+                           &port)) {
+        return port;
+      }
+    }
+    int status;
+    if (waitpid(p.pid, &status, WNOHANG) == p.pid) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  std::fprintf(stderr, "server did not start:\n%s\n", Slurp(p.log).c_str());
+  std::exit(1);
+}
+
+void Stop(Process& p) {
+  kill(p.pid, SIGTERM);
+  for (int i = 0; i < 300; ++i) {
+    int status;
+    if (waitpid(p.pid, &status, WNOHANG) == p.pid) return;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  kill(p.pid, SIGKILL);
+  waitpid(p.pid, nullptr, 0);
+}
+
+// Peak and current resident memory of a process, in MiB.
+std::pair<double, double> Memory(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  double peak = 0, now = 0;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (f.size() >= 2 && f[0] == "VmHWM:") absl::SimpleAtod(f[1], &peak);
+    if (f.size() >= 2 && f[0] == "VmRSS:") absl::SimpleAtod(f[1], &now);
+  }
+  return {peak / 1024, now / 1024};
+}
+
+struct Load {
+  double records_per_s = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+
+Load RunLoadgen(int port, int producers, double rate, const std::string& log) {
+  std::vector<std::string> argv = {"tools/cli/tributary",
+                                   "loadgen",
+                                   absl::StrCat("--target=127.0.0.1:", port),
+                                   absl::StrCat("--producers=", producers),
+                                   "--in_flight=8",
+                                   "--batch=1000",
+                                   absl::StrCat("--duration=", absl::GetFlag(FLAGS_seconds), "s"),
+                                   "--drain_timeout=60s"};
+  if (rate > 0) argv.push_back(absl::StrCat("--rate=", static_cast<int64_t>(rate)));
+  Process p = Spawn(argv, log);
+  int status = 0;
+  waitpid(p.pid, &status, 0);
+  const std::string out = Slurp(log);
+  Load load;
+  const size_t at = out.find("RESULT ");
+  if (at == std::string::npos || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "loadgen failed:\n%s\n", out.c_str());
+    std::exit(1);
+  }
+  for (absl::string_view kv : absl::StrSplit(out.substr(at + 7, out.find('\n', at) - at - 7), ' ')) {
+    std::pair<std::string, std::string> p2 = absl::StrSplit(kv, '=');
+    if (p2.first == "records_per_s") absl::SimpleAtod(p2.second, &load.records_per_s);
+    if (p2.first == "ack_p50_ms") absl::SimpleAtod(p2.second, &load.p50_ms);
+    if (p2.first == "ack_p99_ms") absl::SimpleAtod(p2.second, &load.p99_ms);
+  }
+  return load;
+}
+
+void Report(const char* name, const Load& l) {
+  std::printf("%-40s %9.0f records/s %7.1f MB/s   ack p50 %7.2f ms  p99 %7.2f ms\n", name,
+              l.records_per_s, l.records_per_s * 425 / 1e6, l.p50_ms, l.p99_ms);
+  std::fflush(stdout);
+}
+
+struct Server {
+  Process process;
+  int port = 0;
+};
+
+Server StartCollector(const std::string& dir, bool durable) {
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string config = dir + "/config.yaml";
+  std::ofstream(config) << "storage:\n  data_dir: " << dir << "/data\n  durability: "
+                        << (durable ? "sync" : "async") << "\nserver:\n  status_log_interval: 0\n";
+  Server s;
+  s.process = Spawn({"collector/tributaryd", "--config=" + config, "--grpc_listen=127.0.0.1:0",
+                     "--http_listen=127.0.0.1:0"},
+                    dir + ".log");
+  s.port = AwaitListening(s.process);
+  return s;
+}
+
+Server StartNaive(const std::string& dir) {
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  Server s;
+  s.process = Spawn({"tools/bench/naive_ingest_server", "--listen=127.0.0.1:0", "--dir=" + dir},
+                    dir + ".log");
+  s.port = AwaitListening(s.process);
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const std::string root = absl::GetFlag(FLAGS_dir);
+  fs::create_directories(root);
+  std::printf("ingest_bench: tributaryd and loadgen over loopback, 1000-record batches of the "
+              "425-byte record, 8 in flight per producer, %d s per run\n\n",
+              absl::GetFlag(FLAGS_seconds));
+
+  Load durable1, durable4, async4, naive4, rate80;
+  double rss_peak = 0, rss_now = 0;
+  {
+    Server s = StartCollector(root + "/durable1", true);
+    durable1 = RunLoadgen(s.port, 1, 0, root + "/durable1.loadgen");
+    Stop(s.process);
+    Report("durable (sync), 1 producer", durable1);
+  }
+  {
+    Server s = StartCollector(root + "/durable4", true);
+    durable4 = RunLoadgen(s.port, 4, 0, root + "/durable4.loadgen");
+    std::tie(rss_peak, rss_now) = Memory(s.process.pid);
+    Stop(s.process);
+    Report("durable (sync), 4 producers", durable4);
+    std::printf("%-40s peak RSS %.0f MiB, at the end %.0f MiB\n", "", rss_peak, rss_now);
+  }
+  {
+    Server s = StartCollector(root + "/async4", false);
+    async4 = RunLoadgen(s.port, 4, 0, root + "/async4.loadgen");
+    Stop(s.process);
+    Report("async, 4 producers", async4);
+  }
+  {
+    Server s = StartNaive(root + "/naive4");
+    naive4 = RunLoadgen(s.port, 4, 0, root + "/naive4.loadgen");
+    Stop(s.process);
+    Report("naive (key/record, fsync, 1 at a time)", naive4);
+  }
+  {
+    Server s = StartCollector(root + "/rate80", true);
+    rate80 = RunLoadgen(s.port, 4, 0.8 * durable4.records_per_s, root + "/rate80.loadgen");
+    const auto [peak, now] = Memory(s.process.pid);
+    rss_peak = std::max(rss_peak, peak);
+    Stop(s.process);
+    Report("durable, 4 producers, 80 % of max rate", rate80);
+  }
+  fs::remove_all(root);
+
+  std::printf(
+      "\nRESULT durable_records_per_s=%.0f async_records_per_s=%.0f naive_records_per_s=%.0f "
+      "durable_vs_naive=%.2f durable_vs_async=%.2f ack_p99_ms=%.1f collector_rss_mib=%.0f\n",
+      durable4.records_per_s, async4.records_per_s, naive4.records_per_s,
+      durable4.records_per_s / naive4.records_per_s, durable4.records_per_s / async4.records_per_s,
+      rate80.p99_ms, rss_peak);
+  return 0;
+}
