@@ -26,7 +26,7 @@ TEST(MetricsTest, RendersCountersWithHelpTypeAndEscapedLabels) {
 
 TEST(MetricsTest, HistogramBucketsAreCumulativeWithInf) {
   Registry r;
-  Histogram* h = r.AddHistogram("x_latency_seconds", "Latency.", {0.001, 0.01})->With({});
+  Histogram* h = r.AddHistogram("x_latency_seconds", "Latency.", {0.0005 * 2, 0.01})->With({});
   h->Observe(0.0005);
   h->Observe(0.005);
   h->Observe(0.005);
@@ -39,6 +39,14 @@ TEST(MetricsTest, HistogramBucketsAreCumulativeWithInf) {
   EXPECT_THAT(text, HasSubstr("x_latency_seconds_sum 3.0105"));
   EXPECT_NEAR(h->Quantile(0.5), 0.0055, 1e-9);  // rank 2 of 4: inside (0.001, 0.01]
   EXPECT_DOUBLE_EQ(h->Quantile(1.0), 0.01);     // +Inf bucket reports the last bound
+}
+
+TEST(MetricsTest, BoundsPrintInTheirShortestForm) {
+  Registry r;
+  r.AddHistogram("x_seconds", "h", ExponentialBounds(0.0005, 2, 3))->With({})->Observe(1);
+  const std::string text = r.Render();
+  EXPECT_THAT(text, HasSubstr("x_seconds_bucket{le=\"0.0005\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("x_seconds_bucket{le=\"0.002\"} 0\n"));
 }
 
 TEST(MetricsTest, GaugesAndCollectors) {
