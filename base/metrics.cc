@@ -36,8 +36,12 @@ std::string FormatValue(double v) {
   if (v == std::floor(v) && std::fabs(v) < 1e15) return absl::StrFormat("%.0f", v);
   // The shortest text that reads back as the same double ("0.0005", not
   // "0.00050000000000000001").
-  char buf[32];
-  const auto result = std::to_chars(buf, buf + sizeof buf, v);
+  char buf[64];
+  const double magnitude = std::fabs(v);
+  const auto result =
+      magnitude >= 1e-6 && magnitude < 1e15
+          ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed)
+          : std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, result.ptr);
 }
 
