@@ -108,6 +108,20 @@ class Walker {
     }
   }
 
+  // A byte size that must fit a uint32 limit.
+  void SizeU32(const YAML::Node& node, const std::string& path, const char* key, uint64_t min,
+               uint64_t max, uint32_t* out) {
+    uint64_t v = *out;
+    const size_t before = problems_.size();
+    Size(node, path, key, &v);
+    if (problems_.size() != before) return;
+    if (v < min || v > max) {
+      Problem(Join(path, key), absl::StrCat("must be from ", min, " to ", max, " bytes"));
+      return;
+    }
+    *out = static_cast<uint32_t>(v);
+  }
+
   // A list of strings; nullopt if absent.
   std::optional<std::vector<std::string>> StringList(const YAML::Node& node,
                                                      const std::string& path, const char* key) {
@@ -194,10 +208,10 @@ void WalkIngest(Walker& w, const YAML::Node& node, IngestConfig* ingest) {
              "max_body_bytes", "max_span_events", "max_span_links", "max_future_skew"})) {
     IngestLimits& l = ingest->limits;
     w.Uint32(limits, lpath, "max_attributes", 1, 1 << 16, &l.max_attributes);
-    w.Uint32(limits, lpath, "max_attribute_key_bytes", 1, 1 << 20, &l.max_attribute_key_bytes);
-    w.Uint32(limits, lpath, "max_attribute_value_bytes", 1, 64 << 20,
-             &l.max_attribute_value_bytes);
-    w.Uint32(limits, lpath, "max_body_bytes", 1, 256 << 20, &l.max_body_bytes);
+    w.SizeU32(limits, lpath, "max_attribute_key_bytes", 1, 1 << 20, &l.max_attribute_key_bytes);
+    w.SizeU32(limits, lpath, "max_attribute_value_bytes", 1, 64 << 20,
+              &l.max_attribute_value_bytes);
+    w.SizeU32(limits, lpath, "max_body_bytes", 1, 256 << 20, &l.max_body_bytes);
     w.Uint32(limits, lpath, "max_span_events", 0, 1 << 16, &l.max_span_events);
     w.Uint32(limits, lpath, "max_span_links", 0, 1 << 16, &l.max_span_links);
     w.Duration(limits, lpath, "max_future_skew", &l.max_future_skew);

@@ -136,6 +136,22 @@ TEST(ConfigTest, FlagsOverrideTheFile) {
               ElementsAre(HasSubstr("server.http_listen: \"127.0.0.1:70000\" does not end")));
 }
 
+TEST(ConfigTest, TheExampleFileIsValidAndMatchesTheDefaults) {
+  LoadResult r = LoadConfig("collector/config/example.yaml", {});
+  ASSERT_THAT(r.problems, IsEmpty());
+  const Config defaults;
+  EXPECT_EQ(r.config.server.grpc_listen, defaults.server.grpc_listen);
+  EXPECT_EQ(r.config.server.max_message_bytes, defaults.server.max_message_bytes);
+  EXPECT_EQ(r.config.storage.buffer.max_disk_bytes, defaults.storage.buffer.max_disk_bytes);
+  EXPECT_EQ(r.config.storage.buffer.producer_ttl, defaults.storage.buffer.producer_ttl);
+  EXPECT_EQ(r.config.storage.buffer.memory_budget_bytes,
+            defaults.storage.buffer.memory_budget_bytes);
+  EXPECT_EQ(r.config.ingest.limits.max_attribute_value_bytes,
+            defaults.ingest.limits.max_attribute_value_bytes);
+  EXPECT_EQ(r.config.ingest.redaction.keys, defaults.ingest.redaction.keys);
+  EXPECT_EQ(r.config.ingest.redaction.patterns.size(), 2u);
+}
+
 TEST(ConfigTest, UnreadableFileIsAProblem) {
   LoadResult r = LoadConfig("/nonexistent/tributary.yaml", {});
   EXPECT_THAT(r.problems,
