@@ -265,23 +265,20 @@ void Daemon::RegisterBufferMetrics() {
                        s.sync_latency_sum_seconds);
 
     const std::vector<ConsumerLag> lags = ConsumerLags(buffer_.get(), s, absl::Now());
-    x.Family("tributary_consumer_lag_entries", "gauge",
-             "Buffer entries between a consumer's cursor and the durable end.");
-    for (const auto& l : lags) {
-      x.Sample("tributary_consumer_lag_entries", {{"consumer", l.name}},
-               static_cast<double>(l.lag_entries));
-    }
-    x.Family("tributary_consumer_lag_seconds", "gauge",
-             "Age of the oldest entry a consumer has not consumed yet.");
-    for (const auto& l : lags) {
-      x.Sample("tributary_consumer_lag_seconds", {{"consumer", l.name}}, l.lag_seconds);
-    }
-    x.Family("tributary_consumer_lost_entries_total", "counter",
-             "Entries removed (drop_oldest, retention) before a consumer read them.");
-    for (const auto& l : lags) {
-      x.Sample("tributary_consumer_lost_entries_total", {{"consumer", l.name}},
-               static_cast<double>(l.lost_entries));
-    }
+    const auto per_consumer = [&](const char* name, const char* type, const char* help,
+                                  double (*value)(const ConsumerLag&)) {
+      x.Family(name, type, help);
+      for (const auto& l : lags) x.Sample(name, {{"consumer", l.name}}, value(l));
+    };
+    per_consumer("tributary_consumer_lag_entries", "gauge",
+                 "Buffer entries between a consumer's cursor and the durable end.",
+                 [](const ConsumerLag& l) { return static_cast<double>(l.lag_entries); });
+    per_consumer("tributary_consumer_lag_seconds", "gauge",
+                 "Age of the oldest entry a consumer has not consumed yet.",
+                 [](const ConsumerLag& l) { return l.lag_seconds; });
+    per_consumer("tributary_consumer_lost_entries_total", "counter",
+                 "Entries removed (drop_oldest, retention) before a consumer read them.",
+                 [](const ConsumerLag& l) { return static_cast<double>(l.lost_entries); });
 
     gauge("tributary_process_resident_memory_bytes", "Resident memory of the collector.",
           static_cast<double>(ResidentBytes()));

@@ -176,71 +176,58 @@ grpc::ServerUnaryReactor* HandleExport(const OtlpReceiver::Shared& shared,
   return reactor;
 }
 
-class LogsService final
-    : public logs_v1::LogsService::WithRawCallbackMethod_Export<logs_v1::LogsService::Service> {
+// One OTLP service: the generated base with its Export taken raw.
+template <typename Grpc, typename Request, typename Response>
+class ExportService final
+    : public Grpc::template WithRawCallbackMethod_Export<typename Grpc::Service> {
  public:
-  explicit LogsService(const OtlpReceiver::Shared& shared) : shared_(shared) {}
+  ExportService(const OtlpReceiver::Shared& shared, const char* request_name,
+                typename ExportCall<Response>::SetRejected set_rejected)
+      : shared_(shared), request_name_(request_name), set_rejected_(std::move(set_rejected)) {}
+
   grpc::ServerUnaryReactor* Export(grpc::CallbackServerContext* context,
                                    const grpc::ByteBuffer* request,
                                    grpc::ByteBuffer* response) override {
-    return HandleExport<logs_v1::ExportLogsServiceRequest, logs_v1::ExportLogsServiceResponse>(
-        shared_, context, request, response, "ExportLogsServiceRequest",
-        [](logs_v1::ExportLogsServiceResponse* r, int64_t n, const std::string& message) {
-          r->mutable_partial_success()->set_rejected_log_records(n);
-          r->mutable_partial_success()->set_error_message(message);
-        });
+    return HandleExport<Request, Response>(shared_, context, request, response, request_name_,
+                                           set_rejected_);
   }
 
  private:
   const OtlpReceiver::Shared shared_;
+  const char* const request_name_;
+  const typename ExportCall<Response>::SetRejected set_rejected_;
 };
 
-class TraceService final
-    : public trace_v1::TraceService::WithRawCallbackMethod_Export<trace_v1::TraceService::Service> {
- public:
-  explicit TraceService(const OtlpReceiver::Shared& shared) : shared_(shared) {}
-  grpc::ServerUnaryReactor* Export(grpc::CallbackServerContext* context,
-                                   const grpc::ByteBuffer* request,
-                                   grpc::ByteBuffer* response) override {
-    return HandleExport<trace_v1::ExportTraceServiceRequest, trace_v1::ExportTraceServiceResponse>(
-        shared_, context, request, response, "ExportTraceServiceRequest",
-        [](trace_v1::ExportTraceServiceResponse* r, int64_t n, const std::string& message) {
-          r->mutable_partial_success()->set_rejected_spans(n);
-          r->mutable_partial_success()->set_error_message(message);
-        });
-  }
-
- private:
-  const OtlpReceiver::Shared shared_;
-};
-
-class MetricsService final : public metrics_v1::MetricsService::WithRawCallbackMethod_Export<
-                                 metrics_v1::MetricsService::Service> {
- public:
-  explicit MetricsService(const OtlpReceiver::Shared& shared) : shared_(shared) {}
-  grpc::ServerUnaryReactor* Export(grpc::CallbackServerContext* context,
-                                   const grpc::ByteBuffer* request,
-                                   grpc::ByteBuffer* response) override {
-    return HandleExport<metrics_v1::ExportMetricsServiceRequest,
-                        metrics_v1::ExportMetricsServiceResponse>(
-        shared_, context, request, response, "ExportMetricsServiceRequest",
-        [](metrics_v1::ExportMetricsServiceResponse* r, int64_t n, const std::string& message) {
-          r->mutable_partial_success()->set_rejected_data_points(n);
-          r->mutable_partial_success()->set_error_message(message);
-        });
-  }
-
- private:
-  const OtlpReceiver::Shared shared_;
-};
+using LogsService = ExportService<logs_v1::LogsService, logs_v1::ExportLogsServiceRequest,
+                                  logs_v1::ExportLogsServiceResponse>;
+using TraceService = ExportService<trace_v1::TraceService, trace_v1::ExportTraceServiceRequest,
+                                   trace_v1::ExportTraceServiceResponse>;
+using MetricsService =
+    ExportService<metrics_v1::MetricsService, metrics_v1::ExportMetricsServiceRequest,
+                  metrics_v1::ExportMetricsServiceResponse>;
 
 }  // namespace
 
 OtlpReceiver::OtlpReceiver(Ingestor* ingestor, const ServerConfig& config)
     : shared_{ingestor, &config, &shutting_down_},
-      logs_(std::make_unique<LogsService>(shared_)),
-      traces_(std::make_unique<TraceService>(shared_)),
-      metrics_(std::make_unique<MetricsService>(shared_)) {}
+      logs_(std::make_unique<LogsService>(
+          shared_, "ExportLogsServiceRequest",
+          [](logs_v1::ExportLogsServiceResponse* r, int64_t n, const std::string& message) {
+            r->mutable_partial_success()->set_rejected_log_records(n);
+            r->mutable_partial_success()->set_error_message(message);
+          })),
+      traces_(std::make_unique<TraceService>(
+          shared_, "ExportTraceServiceRequest",
+          [](trace_v1::ExportTraceServiceResponse* r, int64_t n, const std::string& message) {
+            r->mutable_partial_success()->set_rejected_spans(n);
+            r->mutable_partial_success()->set_error_message(message);
+          })),
+      metrics_(std::make_unique<MetricsService>(
+          shared_, "ExportMetricsServiceRequest",
+          [](metrics_v1::ExportMetricsServiceResponse* r, int64_t n, const std::string& message) {
+            r->mutable_partial_success()->set_rejected_data_points(n);
+            r->mutable_partial_success()->set_error_message(message);
+          })) {}
 
 OtlpReceiver::~OtlpReceiver() = default;
 

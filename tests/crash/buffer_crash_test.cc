@@ -143,7 +143,11 @@ TEST(BufferCrashTest, KillNineNeverLosesAnAcknowledgedAppend) {
       auto read = (*buffer)->Read(it->first, 1, 1 << 20);
       ASSERT_TRUE(read.ok()) << read.status();
       ASSERT_EQ(read->size(), 1u) << "acknowledged offset " << it->first << " missing";
-      ASSERT_EQ((*read)[0].offset, it->first) << "acknowledged offset " << it->first << " missing";
+      ASSERT_EQ((*read)[0].offset, it->first)
+          << "acknowledged offset " << it->first << " missing; first_offset "
+          << stats.first_offset << ", next_offset " << stats.next_offset << ", durable_end "
+          << stats.durable_end << ", cursor " << consumer->next << ", now first "
+          << (*buffer)->Stats().first_offset;
       ASSERT_EQ((*read)[0].payload,
                 crash::Payload(it->second.producer, it->second.seq, kPayloadBytes));
     }
