@@ -1,6 +1,7 @@
 #include "base/utf8.h"
 
 #include <cstdint>
+#include <cstring>
 
 namespace tributary::utf8 {
 namespace {
@@ -33,8 +34,16 @@ size_t SequenceLength(std::string_view s, size_t i) {
 
 bool IsValid(std::string_view text) {
   size_t i = 0;
-  while (i < text.size()) {
-    // Fast path for ASCII runs.
+  const size_t n = text.size();
+  while (i < n) {
+    // ASCII runs, eight bytes at a time (most text is ASCII).
+    while (i + 8 <= n) {
+      uint64_t word;
+      std::memcpy(&word, text.data() + i, sizeof word);
+      if (word & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i >= n) break;
     if (static_cast<uint8_t>(text[i]) < 0x80) {
       ++i;
       continue;

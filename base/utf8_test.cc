@@ -23,6 +23,20 @@ TEST(Utf8Test, RejectsInvalidText) {
   EXPECT_FALSE(IsValid("\x80"));               // lone continuation
 }
 
+TEST(Utf8Test, FindsBadBytesAtEveryPositionOfALongText) {
+  // The eight-byte ASCII path must not skip a bad byte at any alignment.
+  for (size_t at = 0; at < 40; ++at) {
+    std::string text(40, 'a');
+    text[at] = '\xFF';
+    EXPECT_FALSE(IsValid(text)) << at;
+    text[at] = '\xC3';
+    if (at + 1 < text.size()) {
+      text[at + 1] = '\xA9';  // é
+      EXPECT_TRUE(IsValid(text)) << at;
+    }
+  }
+}
+
 TEST(Utf8Test, RepairReplacesEachBadByte) {
   EXPECT_EQ(Repair("ok"), "ok");
   EXPECT_EQ(Repair("a\xFF" "b"), "a\xEF\xBF\xBD" "b");

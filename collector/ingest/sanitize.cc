@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -272,7 +273,8 @@ Sanitizer::Sanitizer(const IngestConfig& config, std::function<absl::Time()> clo
       rewrite_(absl::StrReplaceAll(config.redaction.replacement, {{"\\", "\\\\"}})),
       clock_(std::move(clock)) {
   for (const std::string& key : config.redaction.keys) {
-    sensitive_keys_.insert(absl::AsciiStrToLower(key));
+    if (key.size() >= sensitive_by_length_.size()) sensitive_by_length_.resize(key.size() + 1);
+    sensitive_by_length_[key.size()].push_back(key);
   }
   for (const RedactionPattern& p : config.redaction.patterns) {
     auto re = std::make_unique<RE2>(p.regex, RE2::Quiet);
@@ -282,11 +284,13 @@ Sanitizer::Sanitizer(const IngestConfig& config, std::function<absl::Time()> clo
 }
 
 bool Sanitizer::IsSensitiveKey(const std::string& key) const {
-  if (sensitive_keys_.empty()) return false;
-  thread_local std::string lower;
-  lower.assign(key);
-  absl::AsciiStrToLower(&lower);
-  return sensitive_keys_.contains(lower);
+  // Only the few sensitive keys of the same length are compared: no copy,
+  // no hash, and nothing at all for most keys.
+  if (key.size() >= sensitive_by_length_.size()) return false;
+  for (const std::string& candidate : sensitive_by_length_[key.size()]) {
+    if (absl::EqualsIgnoreCase(key, candidate)) return true;
+  }
+  return false;
 }
 
 void Sanitizer::MaskText(std::string* text, SanitizeReport* report) const {

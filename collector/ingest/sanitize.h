@@ -15,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "collector/config/config.h"
 #include "re2/re2.h"
@@ -65,7 +64,8 @@ class Sanitizer {
   const IngestLimits limits_;
   const std::string replacement_;
   const std::string rewrite_;  // replacement_ as an RE2 rewrite (backslashes escaped)
-  absl::flat_hash_set<std::string> sensitive_keys_;  // lowercase
+  // Sensitive keys by their length in bytes.
+  std::vector<std::vector<std::string>> sensitive_by_length_;
   std::vector<Pattern> patterns_;
   std::function<absl::Time()> clock_;
 };
