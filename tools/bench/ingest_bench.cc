@@ -160,7 +160,12 @@ struct Server {
   int port = 0;
 };
 
+// Each run writes gigabytes; let the previous run's writeback finish so it
+// does not land in the next run's fsyncs.
+void Quiesce() { ::sync(); }
+
 Server StartCollector(const std::string& dir, bool durable) {
+  Quiesce();
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string config = dir + "/config.yaml";
@@ -175,6 +180,7 @@ Server StartCollector(const std::string& dir, bool durable) {
 }
 
 Server StartNaive(const std::string& dir) {
+  Quiesce();
   fs::remove_all(dir);
   fs::create_directories(dir);
   Server s;
@@ -200,6 +206,7 @@ int main(int argc, char** argv) {
     Server s = StartCollector(root + "/durable1", true);
     durable1 = RunLoadgen(s.port, 1, 0, root + "/durable1.loadgen");
     Stop(s.process);
+    fs::remove_all(root + "/durable1");
     Report("durable (sync), 1 producer", durable1);
   }
   {
@@ -207,6 +214,7 @@ int main(int argc, char** argv) {
     durable4 = RunLoadgen(s.port, 4, 0, root + "/durable4.loadgen");
     std::tie(rss_peak, rss_now) = Memory(s.process.pid);
     Stop(s.process);
+    fs::remove_all(root + "/durable4");
     Report("durable (sync), 4 producers", durable4);
     std::printf("%-40s peak RSS %.0f MiB, at the end %.0f MiB\n", "", rss_peak, rss_now);
   }
@@ -214,12 +222,14 @@ int main(int argc, char** argv) {
     Server s = StartCollector(root + "/async4", false);
     async4 = RunLoadgen(s.port, 4, 0, root + "/async4.loadgen");
     Stop(s.process);
+    fs::remove_all(root + "/async4");
     Report("async, 4 producers", async4);
   }
   {
     Server s = StartNaive(root + "/naive4");
     naive4 = RunLoadgen(s.port, 4, 0, root + "/naive4.loadgen");
     Stop(s.process);
+    fs::remove_all(root + "/naive4");
     Report("naive (key/record, fsync, 1 at a time)", naive4);
   }
   {
