@@ -4,68 +4,19 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "rocksdb/env.h"
-#include "rocksdb/file_system.h"
 #include "storage/rocksdb/rocksdb_buffer.h"
 #include "storage/testing/buffer_test_util.h"
+#include "storage/testing/faulty_file_system.h"
 
 namespace tributary::storage {
 namespace {
 
+using testing::FaultyFileSystem;
 using testing::Req;
 using testing::TestDir;
-
-// Fails writes to, or syncs of, RocksDB's WAL files (*.log) while told to.
-class FaultyFileSystem : public rocksdb::FileSystemWrapper {
- public:
-  FaultyFileSystem() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
-  const char* Name() const override { return "FaultyFileSystem"; }
-
-  std::atomic<bool> fail_wal_writes{false};
-  std::atomic<bool> fail_wal_syncs{false};
-
-  rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
-                                    std::unique_ptr<rocksdb::FSWritableFile>* file,
-                                    rocksdb::IODebugContext* dbg) override {
-    rocksdb::IOStatus s = target()->NewWritableFile(name, options, file, dbg);
-    if (s.ok() && absl::EndsWith(name, ".log")) file->reset(new WalFile(std::move(*file), this));
-    return s;
-  }
-
- private:
-  class WalFile : public rocksdb::FSWritableFileOwnerWrapper {
-   public:
-    WalFile(std::unique_ptr<rocksdb::FSWritableFile> file, FaultyFileSystem* fs)
-        : FSWritableFileOwnerWrapper(std::move(file)), fs_(fs) {}
-    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
-                             rocksdb::IODebugContext* dbg) override {
-      if (fs_->fail_wal_writes) return rocksdb::IOStatus::NoSpace("injected: disk full");
-      return FSWritableFileOwnerWrapper::Append(data, options, dbg);
-    }
-    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
-                             const rocksdb::DataVerificationInfo& info,
-                             rocksdb::IODebugContext* dbg) override {
-      if (fs_->fail_wal_writes) return rocksdb::IOStatus::NoSpace("injected: disk full");
-      return FSWritableFileOwnerWrapper::Append(data, options, info, dbg);
-    }
-    rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
-                           rocksdb::IODebugContext* dbg) override {
-      if (fs_->fail_wal_syncs) return rocksdb::IOStatus::IOError("injected: fsync failed");
-      return FSWritableFileOwnerWrapper::Sync(options, dbg);
-    }
-    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
-                            rocksdb::IODebugContext* dbg) override {
-      if (fs_->fail_wal_syncs) return rocksdb::IOStatus::IOError("injected: fsync failed");
-      return FSWritableFileOwnerWrapper::Fsync(options, dbg);
-    }
-
-   private:
-    FaultyFileSystem* const fs_;
-  };
-};
 
 // RocksDB recovers from a retryable I/O error on its own thread, with nothing
 // to wait on; poll housekeeping for a bounded time.

@@ -25,6 +25,7 @@
 #include "storage/memory/memory_buffer.h"
 #include "storage/rocksdb/rocksdb_buffer.h"
 #include "storage/testing/buffer_test_util.h"
+#include "storage/testing/faulty_file_system.h"
 #include "tributary/v1/ingest.grpc.pb.h"
 #include "tributary/v1/query.grpc.pb.h"
 
@@ -661,6 +662,72 @@ TEST_F(CollectorTest, HealthAndStatsOverGrpc) {
   EXPECT_EQ(stats.consumers(0).name(), "exporter-a");
   EXPECT_EQ(stats.consumers(0).lag_entries(), 1u);
 }
+
+#ifndef TRIBUTARY_TEST_MEMORY_BUFFER
+// A disk whose fsync fails: the batch is answered UNAVAILABLE (not acked),
+// health turns NOT_SERVING and /health/ready 503, and the process goes on
+// serving what it can.
+TEST(CollectorFaultTest, FailedFsyncTurnsHealthNotServingAndNothingIsAcked) {
+  auto fs = std::make_shared<storage::testing::FaultyFileSystem>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  Config config;
+  config.storage.data_dir = storage::testing::TestDir("collector_fault");
+  config.server.grpc_listen = "127.0.0.1:0";
+  config.server.http_listen = "127.0.0.1:0";
+  config.server.status_log_interval = absl::ZeroDuration();
+  auto buffer =
+      storage::RocksDbBuffer::Open(config.storage.data_dir, config.storage.buffer, env.get());
+  ASSERT_TRUE(buffer.ok()) << buffer.status();
+  auto daemon = Daemon::Start(config, std::move(*buffer));
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*daemon)->grpc_port()),
+                                     grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  const auto status = [&] {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckResponse response;
+    EXPECT_TRUE(health->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &response).ok());
+    return response.status();
+  };
+  EXPECT_EQ(status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  fs->fail_wal_syncs = true;
+  grpc::ClientContext ctx;
+  auto stream = tributary::v1::IngestService::NewStub(channel)->Stream(&ctx);
+  ASSERT_TRUE(stream->Write(MakeBatch("p", 1, 3)));
+  IngestAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_UNAVAILABLE);
+  EXPECT_GT(ack.retry_after_ms(), 0u);
+  EXPECT_THAT(ack.message(), HasSubstr("fsync"));
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  // Health's Watch reports the change (the ticker looks every second).
+  {
+    grpc::ClientContext watch_ctx;
+    watch_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    auto watch = health->Watch(&watch_ctx, grpc::health::v1::HealthCheckRequest());
+    grpc::health::v1::HealthCheckResponse update;
+    bool not_serving = false;
+    while (!not_serving && watch->Read(&update)) {
+      not_serving = update.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+    }
+    EXPECT_TRUE(not_serving);
+    watch_ctx.TryCancel();
+    watch->Finish().IgnoreError();
+  }
+  EXPECT_EQ(status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  const Daemon::Readiness readiness = (*daemon)->CheckReadiness();
+  EXPECT_FALSE(readiness.ready);
+  EXPECT_THAT(readiness.json, HasSubstr("\"status\":\"not_writable\""));
+  EXPECT_THAT((*daemon)->registry()->Render(),
+              HasSubstr("tributary_ingest_batches_total{protocol=\"tributary\","
+                        "outcome=\"unavailable\"} 1\n"));
+  EXPECT_EQ((*daemon)->buffer()->ResumePoint("p"), 0u);
+  (*daemon)->Shutdown().IgnoreError();
+}
+#endif
 
 TEST_F(CollectorTest, ShutdownEndsOpenStreamsWithUnavailableAfterAckingWhatArrived) {
   Start();
