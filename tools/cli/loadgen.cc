@@ -37,8 +37,9 @@ constexpr char kUsage[] =
     "\n"
     "Streams synthetic log records over IngestService from N producers (default 4), each\n"
     "with K batches in flight (8) of B records (1000) of S bytes (425, the reference\n"
-    "record), at R records/s in total (0 = as fast as acks allow) for D (10s) or N\n"
-    "batches per producer. Reconnects and resends unacked batches above the\n"
+    "record), at R records/s in total (0 = as fast as acks allow) for D (10s) or until\n"
+    "N batches per producer are acked (within D plus the drain timeout, 30s).\n"
+    "Reconnects and resends unacked batches above the\n"
     "collector's resume point. --acked_out lists every acked batch; --verify compares\n"
     "the collector's GetStats before and after. `loadgen verify` checks a stopped\n"
     "collector's buffer: every acked batch stored exactly once.\n";
@@ -185,7 +186,7 @@ class Producer {
     std::deque<uint64_t> to_send;  // resends first, in seq order
     absl::Time not_before = absl::InfinitePast();
     int window = 0;  // batches sent on this stream and not yet answered
-    std::map<uint64_t, bool> on_stream;  // seqs sent on this stream
+    bool hello_sent = false;
     grpc::ByteBuffer read_buf;
 
     const auto write = [&](const std::string& bytes) {
@@ -206,12 +207,12 @@ class Producer {
           ++outstanding;
         }
         if (!write_pending && !finishing) {
-          if (!handshaken && on_stream.empty() && window == 0) {
+          if (!hello_sent) {
             tributary::v1::IngestBatch hello;
             hello.set_producer_id(id_);
             write(hello.SerializeAsString());
             window = 1;  // the handshake's ack
-            on_stream[0] = true;
+            hello_sent = true;
           } else if (handshaken && window < options_.in_flight && absl::Now() >= not_before) {
             if (!to_send.empty()) {
               const uint64_t seq = to_send.front();
@@ -584,12 +585,9 @@ int LoadgenMain(const std::vector<std::string>& args) {
 
   const absl::Time start = absl::Now();
   const absl::Time send_until = start + o.duration;
-  const absl::Time hard_deadline =
-      (o.batches > 0 ? absl::InfiniteFuture() : send_until + o.drain_timeout);
-  // With a fixed batch count, --drain_timeout bounds the whole run from the
-  // start plus --duration (so a dead collector cannot keep loadgen forever).
-  const absl::Time deadline =
-      o.batches > 0 ? start + o.duration + o.drain_timeout : hard_deadline;
+  // Nothing runs past --duration plus --drain_timeout, with a fixed batch
+  // count too, so a dead collector cannot keep loadgen forever.
+  const absl::Time deadline = send_until + o.drain_timeout;
   std::vector<Tally> tallies(static_cast<size_t>(o.producers));
   std::vector<std::thread> threads;
   for (int i = 0; i < o.producers; ++i) {
