@@ -87,6 +87,12 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
   // HTTP first: a port in use is found before the buffer is touched.
   auto http = HttpServer::Start(config_.server.http_listen, [this](const std::string& path) {
     HttpResponse r;
+    if (!started_.load(std::memory_order_acquire) && path != "/health/live") {
+      // The buffer is still being opened: nothing else can be answered yet.
+      r.status = 503;
+      r.body = "starting\n";
+      return r;
+    }
     if (path == "/metrics") {
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       r.body = registry_.Render();
@@ -172,6 +178,7 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
   }
   health_->SetServing(buffer_->Stats().writable);
   ticker_ = std::thread([this] { Tick(); });
+  started_.store(true, std::memory_order_release);
   log::Info("listening", {{"grpc", absl::StrCat(config_.server.grpc_listen.substr(
                                                     0, config_.server.grpc_listen.rfind(':')),
                                                 ":", grpc_port_)},

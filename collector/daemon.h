@@ -4,6 +4,7 @@
 // in-process on port 0.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -79,6 +80,8 @@ class Daemon {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpServer> http_;
   int grpc_port_ = 0;
+  // Set once everything the HTTP handlers read exists.
+  std::atomic<bool> started_{false};
 
   Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
