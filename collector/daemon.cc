@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
@@ -200,6 +201,13 @@ void Daemon::Tick() {
     mu_.Unlock();
     const storage::BufferStats stats = buffer_->Stats();
     health_->SetServing(stats.writable && !BudgetExhausted(stats));
+    {
+      // Ingest rates over the last ten ticks, for the status page.
+      const Ingestor::Totals totals = ingestor_->totals();
+      MutexLock rates_lock(&rates_mu_);
+      rate_samples_.push_back({absl::Now(), totals.records_received, totals.records_accepted});
+      while (rate_samples_.size() > 11) rate_samples_.pop_front();
+    }
     if (config_.server.status_log_interval > absl::ZeroDuration() && absl::Now() >= next_log) {
       LogConsumers(stats);
       next_log = absl::Now() + config_.server.status_log_interval;
@@ -308,6 +316,20 @@ bool Daemon::BudgetExhausted(const storage::BufferStats& stats) {
   return budget_exhausted_;
 }
 
+Daemon::Rates Daemon::RecentRates() {
+  MutexLock lock(&rates_mu_);
+  Rates r;
+  if (rate_samples_.size() < 2) return r;
+  const RateSample& a = rate_samples_.front();
+  const RateSample& b = rate_samples_.back();
+  const double seconds = absl::ToDoubleSeconds(b.time - a.time);
+  if (seconds <= 0) return r;
+  r.window = absl::FormatDuration(absl::Seconds(std::round(seconds)));
+  r.received = absl::StrFormat("%.0f", static_cast<double>(b.received - a.received) / seconds);
+  r.accepted = absl::StrFormat("%.0f", static_cast<double>(b.accepted - a.accepted) / seconds);
+  return r;
+}
+
 Daemon::Readiness Daemon::CheckReadiness() {
   Readiness r;
   bool stopping;
@@ -346,6 +368,7 @@ std::string Daemon::StatusPage() {
   const Ingestor::Totals t = ingestor_->totals();
   const storage::BufferStats s = buffer_->Stats();
   const double seconds = std::max(1.0, absl::ToDoubleSeconds(uptime));
+  const Rates rates = RecentRates();
   std::string page = absl::StrCat(
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>tributaryd</title>"
       "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 12px;text-align:left}"
@@ -358,6 +381,8 @@ std::string Daemon::StatusPage() {
       "<tr><th>records accepted</th><td>", t.records_accepted, "</td></tr>",
       "<tr><th>records rejected</th><td>", t.records_rejected, "</td></tr>",
       "<tr><th>duplicate batches</th><td>", t.batches_duplicate, "</td></tr>",
+      "<tr><th>records/s received, accepted (last ", HtmlEscape(rates.window), ")</th><td>",
+      rates.received, ", ", rates.accepted, "</td></tr>",
       "<tr><th>accepted records/s (since start)</th><td>",
       absl::StrFormat("%.0f", static_cast<double>(t.records_accepted) / seconds), "</td></tr>",
       "</table><h2>Buffer</h2><table>",

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -65,6 +66,13 @@ class Daemon {
   void RegisterBufferMetrics();
   void Tick();
   void LogConsumers(const storage::BufferStats& stats);
+  struct Rates {
+    std::string window = "-";
+    std::string received = "-";
+    std::string accepted = "-";
+  };
+  Rates RecentRates();
+
   // Whether appends are being refused for lack of disk budget.
   bool BudgetExhausted(const storage::BufferStats& stats);
 
@@ -88,6 +96,14 @@ class Daemon {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status close_status_ ABSL_GUARDED_BY(mu_);
   std::thread ticker_;
+
+  struct RateSample {
+    absl::Time time;
+    uint64_t received = 0;
+    uint64_t accepted = 0;
+  };
+  Mutex rates_mu_;
+  std::deque<RateSample> rate_samples_ ABSL_GUARDED_BY(rates_mu_);
 
   Mutex full_mu_;
   bool budget_exhausted_ ABSL_GUARDED_BY(full_mu_) = false;

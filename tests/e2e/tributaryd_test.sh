@@ -116,6 +116,16 @@ grep -q '^tributary_buffer_entries 50$' "$W/metrics.txt" || fail "buffer entries
 grep -q '^tributary_ingest_ack_latency_seconds_count{protocol="tributary"} 50$' "$W/metrics.txt" \
   || fail "ack latency histogram: $(grep ack_latency_seconds_count "$W/metrics.txt")"
 
+# The status page shows recent ingest rates (sampled every second).
+for _ in $(seq 1 100); do
+  curl -sf "http://$HTTP/" | grep -q 'accepted (last [0-9]*s)</th><td>[0-9]*, [0-9]*<' && break
+  sleep 0.05
+done
+curl -sf "http://$HTTP/" | grep -q 'accepted (last [0-9]*s)</th><td>[0-9]*, [0-9]*<' \
+  || fail "status page rates: $(curl -sf "http://$HTTP/")"
+curl -sf "http://$HTTP/" | grep -q '<tr><th>records accepted</th><td>10000</td>' \
+  || fail "status page totals"
+
 # Lifecycle lines only: no line per record or batch.
 lines=$(wc -l < "$W/a/stderr")
 [ "$lines" -lt 10 ] || fail "$lines log lines for 50 batches: $(cat "$W/a/stderr")"
