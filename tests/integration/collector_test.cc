@@ -605,6 +605,68 @@ resource_spans { scope_spans {
   EXPECT_EQ(stored[0].spans(0).name(), "ok");
 }
 
+// One unary call with raw bytes as the request.
+grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                      const std::string& bytes) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  grpc::CompletionQueue cq;
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  auto call = stub.PrepareUnaryCall(&ctx, method, request, &cq);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag;
+  bool ok;
+  EXPECT_TRUE(cq.Next(&tag, &ok));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+TEST_F(CollectorTest, MalformedOtlpIsInvalidArgumentAndTheCollectorGoesOn) {
+  Start([](Config& c) { c.server.max_message_bytes = 64 << 10; });
+  const std::string method = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+  grpc::Status status = RawUnary(channel_, method, "\x0a\xff\xff\xff\x0f garbage");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("malformed ExportLogsServiceRequest"));
+
+  // A string field (the body's string_value) that is not UTF-8.
+  logs_v1::ExportLogsServiceRequest bad;
+  bad.add_resource_logs()->add_scope_logs()->add_log_records()->mutable_body()->set_string_value(
+      "ok");
+  std::string bytes = bad.SerializeAsString();
+  const size_t at = bytes.find("ok");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = '\xff';
+  status = RawUnary(channel_, method, bytes);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("not UTF-8"));
+
+  logs_v1::ExportLogsServiceRequest big;
+  big.add_resource_logs()->add_scope_logs()->add_log_records()->mutable_body()->set_string_value(
+      std::string(100 << 10, 'x'));
+  status = RawUnary(channel_, method, big.SerializeAsString());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(status.error_details().empty());  // no RetryInfo: not worth retrying
+
+  // Nothing was stored, and a good export still works.
+  EXPECT_TRUE(Stored().empty());
+  logs_v1::ExportLogsServiceRequest good;
+  auto* r = good.add_resource_logs()->add_scope_logs()->add_log_records();
+  r->set_time_unix_nano(NowNanos());
+  r->mutable_body()->set_string_value("fine");
+  grpc::ClientContext ctx;
+  logs_v1::ExportLogsServiceResponse response;
+  EXPECT_TRUE(logs_v1::LogsService::NewStub(channel_)->Export(&ctx, good, &response).ok());
+  EXPECT_EQ(Stored().size(), 1u);
+  EXPECT_THAT(Metrics(), HasSubstr("tributary_ingest_batches_total{protocol=\"otlp\","
+                                   "outcome=\"malformed\"} 2\n"));
+}
+
 TEST_F(CollectorTest, OtlpThrottlingIsUnavailableWithRetryInfo) {
   Start([](Config& c) { c.storage.buffer.max_disk_bytes = 64 << 10; });
   const std::string now = absl::StrCat(NowNanos());
