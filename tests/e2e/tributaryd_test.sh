@@ -148,4 +148,29 @@ kill -INT "$PID"
 for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
 set +e; wait "$PID"; STATUS=$?; set -e
 [ "$STATUS" = 0 ] || fail "SIGINT exit status $STATUS"
+
+# --- a second signal exits at once, even while the first one waits ---
+# A producer that never reads its acks keeps the graceful shutdown waiting
+# (for up to shutdown_timeout: 60 s here).
+printf 'server:\n  shutdown_timeout: 60s\n' > "$W/slow.yaml"
+start "$W/a" --config="$W/slow.yaml"
+tests/e2e/stalled_producer "$GRPC" > "$W/stalled.out" 2>&1 &
+STALLED=$!
+PIDS+=("$STALLED")
+for _ in $(seq 1 600); do grep -q '^stalled after' "$W/stalled.out" && break; sleep 0.05; done
+grep -q '^stalled after' "$W/stalled.out" || fail "the producer never stalled: $(cat "$W/stalled.out")"
+kill -TERM "$PID"
+for _ in $(seq 1 200); do grep -q 'msg="shutting down' "$W/a/stderr" && break; sleep 0.05; done
+grep -q 'msg="shutting down' "$W/a/stderr" || fail "no shutdown started"
+kill -0 "$PID" 2>/dev/null || fail "the graceful shutdown did not wait for the stalled stream"
+kill -TERM "$PID"
+for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$PID" 2>/dev/null && fail "a second SIGTERM did not end the collector within 5 s"
+set +e; wait "$PID"; STATUS=$?; set -e
+[ "$STATUS" = 1 ] || fail "second signal: exit status $STATUS, want 1"
+grep -q 'msg="second signal: exiting without a clean shutdown"' "$W/a/stderr" \
+  || fail "no second-signal line: $(cat "$W/a/stderr")"
+kill -KILL "$STALLED" 2>/dev/null || true
+# The buffer is intact after the immediate exit.
+"$CLI" wal verify "$W/a/tributary-data" > "$W/wal.out" || fail "wal verify: $(cat "$W/wal.out")"
 echo PASS
