@@ -4,7 +4,8 @@
 // so a test can check what a second signal does.
 //
 //   stalled_producer HOST:PORT
-// prints "stalled after N" once a write has not completed for 2 s.
+// prints "stalled after N" once a write has not completed for 2 s (here after
+// some 750,000 handshakes, ~8 s: gRPC buffers that many unread acks).
 #include <chrono>
 #include <cstdio>
 #include <string>

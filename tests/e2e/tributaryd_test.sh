@@ -149,6 +149,20 @@ for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
 set +e; wait "$PID"; STATUS=$?; set -e
 [ "$STATUS" = 0 ] || fail "SIGINT exit status $STATUS"
 
+# --- a producer that never reads its acks cannot hold shutdown past its bound ---
+printf 'server:\n  shutdown_timeout: 1s\n' > "$W/quick.yaml"
+start "$W/a" --config="$W/quick.yaml"
+tests/e2e/stalled_producer "$GRPC" > "$W/stalled1.out" 2>&1 &
+STALLED=$!
+PIDS+=("$STALLED")
+for _ in $(seq 1 600); do grep -q '^stalled after' "$W/stalled1.out" && break; sleep 0.05; done
+grep -q '^stalled after' "$W/stalled1.out" || fail "the producer never stalled: $(cat "$W/stalled1.out")"
+stop
+[ "$STATUS" = 0 ] || fail "bounded shutdown: exit status $STATUS"
+grep -q 'streams still open at the shutdown deadline' "$W/a/stderr" \
+  || fail "no deadline warning: $(cat "$W/a/stderr")"
+kill -KILL "$STALLED" 2>/dev/null || true
+
 # --- a second signal exits at once, even while the first one waits ---
 # A producer that never reads its acks keeps the graceful shutdown waiting
 # (for up to shutdown_timeout: 60 s here).
