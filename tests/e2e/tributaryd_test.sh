@@ -113,6 +113,14 @@ set +e
 set -e
 [ "$rc" = 2 ] && grep -q "server.grpc_listen: cannot listen on $GRPC" "$W/b2.err" \
   || fail "grpc port in use: rc=$rc $(cat "$W/b2.err")"
+[ ! -e "$W/b/d2" ] || fail "a port in use still opened the buffer"
+# Both ports in use: both reported at once.
+set +e
+(cd "$W/b" && exec "$OLDPWD/$D" --grpc_listen="$GRPC" --http_listen="$HTTP" --data_dir=./d3) \
+    2> "$W/b3.err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "server.http_listen: cannot listen on $HTTP.*server.grpc_listen: cannot listen on $GRPC" "$W/b3.err" \
+  || fail "both ports in use: rc=$rc $(cat "$W/b3.err")"
 
 # --- real traffic ---
 "$CLI" loadgen --target="$GRPC" --producers=2 --in_flight=4 --batch=200 --batches=25 \
