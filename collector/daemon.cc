@@ -479,7 +479,8 @@ absl::Status Daemon::Shutdown() {
     status = buffer_->Close();
     const storage::BufferStats s = buffer_->Stats();
     if (status.ok()) {
-      log::Info("buffer closed", {{"entries", s.entries}, {"appends", s.appends}});
+      log::Info("buffer closed",
+                {{"entries", s.entries}, {"appends", s.appends}, {"fsyncs", s.syncs}});
     } else {
       log::Error("buffer close failed", {{"error", status.ToString()}});
     }

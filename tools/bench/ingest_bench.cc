@@ -149,6 +149,21 @@ Load RunLoadgen(int port, int producers, double rate, const std::string& log) {
   return load;
 }
 
+// "appends=N fsyncs=M" from the collector's shutdown line, as "N batches shared
+// M fsyncs" (group commit across streams).
+std::string FsyncSharing(const Process& p) {
+  const std::string text = Slurp(p.log);
+  const size_t at = text.find("msg=\"buffer closed\"");
+  if (at == std::string::npos) return "";
+  uint64_t appends = 0, fsyncs = 0;
+  for (absl::string_view kv : absl::StrSplit(text.substr(at, text.find('\n', at) - at), ' ')) {
+    std::pair<std::string, std::string> f = absl::StrSplit(kv, '=');
+    if (f.first == "appends") absl::SimpleAtoi(f.second, &appends);
+    if (f.first == "fsyncs") absl::SimpleAtoi(f.second, &fsyncs);
+  }
+  return absl::StrCat(appends, " batches shared ", fsyncs, " fsyncs");
+}
+
 void Report(const char* name, const Load& l) {
   std::printf("%-40s %9.0f records/s %7.1f MB/s   ack p50 %7.2f ms  p99 %7.2f ms\n", name,
               l.records_per_s, l.records_per_s * 425 / 1e6, l.p50_ms, l.p99_ms);
@@ -216,7 +231,8 @@ int main(int argc, char** argv) {
     Stop(s.process);
     fs::remove_all(root + "/durable4");
     Report("durable (sync), 4 producers", durable4);
-    std::printf("%-40s peak RSS %.0f MiB, at the end %.0f MiB\n", "", rss_peak, rss_now);
+    std::printf("%-40s peak RSS %.0f MiB, at the end %.0f MiB; %s\n", "", rss_peak, rss_now,
+                FsyncSharing(s.process).c_str());
   }
   {
     Server s = StartCollector(root + "/async4", false);
@@ -239,6 +255,7 @@ int main(int argc, char** argv) {
     rss_peak = std::max(rss_peak, peak);
     Stop(s.process);
     Report("durable, 4 producers, 80 % of max rate", rate80);
+    std::printf("%-40s %s\n", "", FsyncSharing(s.process).c_str());
   }
   fs::remove_all(root);
 
