@@ -151,6 +151,7 @@ void WalkServer(Walker& w, const YAML::Node& node, ServerConfig* server) {
   const std::string path = "server";
   if (!w.Map(node, path,
              {"grpc_listen", "http_listen", "max_message_bytes", "max_in_flight_per_stream",
+              "max_in_flight_bytes",
               "shutdown_timeout", "status_log_interval"})) {
     return;
   }
@@ -158,6 +159,7 @@ void WalkServer(Walker& w, const YAML::Node& node, ServerConfig* server) {
   w.String(node, path, "http_listen", &server->http_listen);
   w.Size(node, path, "max_message_bytes", &server->max_message_bytes);
   w.Uint32(node, path, "max_in_flight_per_stream", 1, 1024, &server->max_in_flight_per_stream);
+  w.Size(node, path, "max_in_flight_bytes", &server->max_in_flight_bytes);
   w.Duration(node, path, "shutdown_timeout", &server->shutdown_timeout);
   w.Duration(node, path, "status_log_interval", &server->status_log_interval);
 }
@@ -269,6 +271,9 @@ void CheckValues(Walker& w, const Config& c) {
   }
   if (c.server.max_message_bytes < (1 << 10) || c.server.max_message_bytes > (256ull << 20)) {
     w.Problem("server.max_message_bytes", "must be from 1KiB to 256MiB");
+  }
+  if (c.server.max_in_flight_bytes < c.server.max_message_bytes) {
+    w.Problem("server.max_in_flight_bytes", "must be at least server.max_message_bytes");
   }
   if (c.storage.data_dir.empty()) w.Problem("storage.data_dir", "must not be empty");
   if (c.storage.buffer.memory_budget_bytes < (32ull << 20)) {

@@ -25,6 +25,10 @@ struct ServerConfig {
   uint64_t max_message_bytes = 16ull << 20;
   // Batches one ingest stream may have waiting for durability at once.
   uint32_t max_in_flight_per_stream = 32;
+  // Bytes of received batches waiting for durability, across all streams and
+  // OTLP requests. Above it new batches are answered RESOURCE_EXHAUSTED (OTLP:
+  // UNAVAILABLE with RetryInfo) instead of held in memory.
+  uint64_t max_in_flight_bytes = 256ull << 20;
   // How long SIGTERM waits for in-flight batches before closing anyway.
   absl::Duration shutdown_timeout = absl::Seconds(10);
   // How often the consumers' lag is logged (0 = never).

@@ -35,6 +35,7 @@ server:
   http_listen: "127.0.0.1:0"
   max_message_bytes: 8MiB
   max_in_flight_per_stream: 4
+  max_in_flight_bytes: 64MiB
   shutdown_timeout: 3s
   status_log_interval: 0
 storage:
@@ -59,6 +60,7 @@ ingest:
   EXPECT_EQ(c.server.grpc_listen, "0.0.0.0:14317");
   EXPECT_EQ(c.server.max_message_bytes, 8u << 20);
   EXPECT_EQ(c.server.max_in_flight_per_stream, 4u);
+  EXPECT_EQ(c.server.max_in_flight_bytes, 64u << 20);
   EXPECT_EQ(c.server.shutdown_timeout, absl::Seconds(3));
   EXPECT_EQ(c.server.status_log_interval, absl::ZeroDuration());
   EXPECT_EQ(c.storage.data_dir, "/var/lib/tributary");
@@ -142,6 +144,7 @@ TEST(ConfigTest, TheExampleFileIsValidAndMatchesTheDefaults) {
   const Config defaults;
   EXPECT_EQ(r.config.server.grpc_listen, defaults.server.grpc_listen);
   EXPECT_EQ(r.config.server.max_message_bytes, defaults.server.max_message_bytes);
+  EXPECT_EQ(r.config.server.max_in_flight_bytes, defaults.server.max_in_flight_bytes);
   EXPECT_EQ(r.config.storage.buffer.max_disk_bytes, defaults.storage.buffer.max_disk_bytes);
   EXPECT_EQ(r.config.storage.buffer.producer_ttl, defaults.storage.buffer.producer_ttl);
   EXPECT_EQ(r.config.storage.buffer.memory_budget_bytes,

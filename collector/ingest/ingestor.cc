@@ -29,7 +29,10 @@ const char* ProtocolName(Protocol p) { return p == Protocol::kStream ? "tributar
 
 Ingestor::Ingestor(storage::Buffer* buffer, const Config& config, metrics::Registry* registry,
                    std::function<absl::Time()> clock)
-    : buffer_(buffer), sanitizer_(config.ingest, clock), clock_(std::move(clock)) {
+    : buffer_(buffer),
+      sanitizer_(config.ingest, clock),
+      clock_(std::move(clock)),
+      max_in_flight_bytes_(config.server.max_in_flight_bytes) {
   batches_ = registry->AddCounter("tributary_ingest_batches_total",
                                   "Batches received, by protocol and outcome.",
                                   {"protocol", "outcome"});
@@ -60,6 +63,11 @@ Ingestor::Ingestor(storage::Buffer* buffer, const Config& config, metrics::Regis
                       ->AddGauge("tributary_ingest_open_streams",
                                  "IngestService streams currently open.")
                       ->With({});
+  in_flight_bytes_gauge_ =
+      registry
+          ->AddGauge("tributary_ingest_in_flight_bytes",
+                     "Bytes of received batches waiting for durability (all protocols).")
+          ->With({});
 }
 
 Ingestor::Totals Ingestor::totals() const {
@@ -118,6 +126,7 @@ void Ingestor::Submit(Protocol protocol, tributary::v1::IngestBatch* batch, std:
     return;
   }
   const uint32_t accepted = outcome.report.TotalAccepted();
+  const bool changed = outcome.report.TotalRejected() > 0 || !outcome.report.redactions.empty();
   if (accepted == 0) {
     outcome.kind = IngestOutcome::Kind::kNothingToStore;
     CountOutcome(protocol, outcome, received);
@@ -126,16 +135,31 @@ void Ingestor::Submit(Protocol protocol, tributary::v1::IngestBatch* batch, std:
   }
 
   storage::AppendRequest request;
+  request.payload = (!changed && !wire.empty()) ? std::move(wire) : batch->SerializeAsString();
+  // Memory stays bounded however many senders there are: past the limit a
+  // batch is refused with a retry delay rather than held.
+  const uint64_t bytes = request.payload.size();
+  if (in_flight_bytes_.fetch_add(bytes) + bytes > max_in_flight_bytes_) {
+    in_flight_bytes_.fetch_sub(bytes);
+    outcome.kind = IngestOutcome::Kind::kThrottled;
+    outcome.message = absl::StrCat("the collector already holds ", max_in_flight_bytes_ >> 20,
+                                   " MiB of batches waiting for durability "
+                                   "(server.max_in_flight_bytes)");
+    CountOutcome(protocol, outcome, received);
+    std::move(done)(std::move(outcome));
+    return;
+  }
+  in_flight_bytes_gauge_->Add(static_cast<double>(bytes));
   request.producer_id = batch->producer_id();
   request.seq = batch->seq();
   request.record_count = accepted;
-  const bool changed = outcome.report.TotalRejected() > 0 || !outcome.report.redactions.empty();
-  request.payload = (!changed && !wire.empty()) ? std::move(wire) : batch->SerializeAsString();
 
   buffer_->Append(
       std::move(request),
-      [this, protocol, received, accepted, outcome = std::move(outcome),
+      [this, protocol, received, accepted, bytes, outcome = std::move(outcome),
        done = std::move(done)](absl::StatusOr<storage::AppendResult> result) mutable {
+        in_flight_bytes_.fetch_sub(bytes);
+        in_flight_bytes_gauge_->Add(-static_cast<double>(bytes));
         if (result.ok()) {
           outcome.offset = result->offset;
           if (result->duplicate) {

@@ -6,6 +6,7 @@
 // every protocol.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -30,7 +31,7 @@ struct IngestOutcome {
     kDuplicate,    // the producer's seq was already durable; not stored again
     kNothingToStore,  // every record was rejected, or the batch was empty
     kInvalid,      // the batch as a whole was refused
-    kThrottled,    // disk budget reached (backpressure): retry after retry_after
+    kThrottled,    // disk budget reached (backpressure) or too much in flight: retry
     kUnavailable,  // the buffer cannot store right now (I/O error, closing)
   };
   Kind kind = Kind::kStored;
@@ -92,6 +93,10 @@ class Ingestor {
   metrics::Family<metrics::Counter>* redactions_;        // rule
   metrics::Family<metrics::Histogram>* ack_latency_;     // protocol
   metrics::Gauge* open_streams_;
+  metrics::Gauge* in_flight_bytes_gauge_;
+
+  const uint64_t max_in_flight_bytes_;
+  std::atomic<uint64_t> in_flight_bytes_{0};
 };
 
 }  // namespace tributary::collector

@@ -310,6 +310,43 @@ TEST_F(CollectorTest, KeepsReadingWhileEarlierBatchesWaitForDurability) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+TEST_F(CollectorTest, BatchesBeyondTheInFlightByteLimitAreRefusedNotHeld) {
+  Start([](Config& c) { c.server.max_in_flight_bytes = 100 << 10; }, /*gated=*/true);
+  gate_->Close_gate();
+  grpc::ClientContext ctx;
+  auto stream = ingest_->Stream(&ctx);
+  const auto big = [](uint64_t seq) {
+    IngestBatch b = MakeBatch("p", seq, 1);
+    b.mutable_logs(0)->set_body(std::string(45 << 10, 'x'));
+    return b;
+  };
+  // Two ~45 KB batches wait for durability; the third would pass 100 KB.
+  ASSERT_TRUE(stream->Write(big(1)));
+  ASSERT_TRUE(stream->Write(big(2)));
+  ASSERT_TRUE(gate_->AwaitHeld(2));
+  ASSERT_TRUE(stream->Write(big(3)));
+  EXPECT_THAT(Metrics(), testing::ContainsRegex("tributary_ingest_in_flight_bytes 9[0-9]{4}\n"));
+  gate_->Open();
+  IngestAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.seq(), 3u);
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED);
+  EXPECT_THAT(ack.message(), HasSubstr("server.max_in_flight_bytes"));
+  EXPECT_GT(ack.retry_after_ms(), 0u);
+  // Once the first two are durable there is room again: the resend is stored.
+  ASSERT_TRUE(stream->Write(big(3)));
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(Stored().size(), 3u);
+  EXPECT_THAT(Metrics(), HasSubstr("tributary_ingest_in_flight_bytes 0\n"));
+}
+
 TEST_F(CollectorTest, RejectsBadRecordsAndStoresTheRest) {
   Start();
   grpc::ClientContext ctx;
