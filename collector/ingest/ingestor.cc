@@ -126,7 +126,7 @@ void Ingestor::Submit(Protocol protocol, tributary::v1::IngestBatch* batch, std:
     return;
   }
   const uint32_t accepted = outcome.report.TotalAccepted();
-  const bool changed = outcome.report.TotalRejected() > 0 || !outcome.report.redactions.empty();
+  const bool changed = outcome.report.Changed();
   if (accepted == 0) {
     outcome.kind = IngestOutcome::Kind::kNothingToStore;
     CountOutcome(protocol, outcome, received);

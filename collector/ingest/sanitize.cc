@@ -340,6 +340,19 @@ SanitizeReport Sanitizer::Apply(tributary::v1::IngestBatch* batch) const {
     }
   }
 
+  // A log outside any trace may carry all-zero ids (OTLP calls them invalid,
+  // meaning absent): keep the record, drop the ids.
+  const auto all_zero = [](const std::string& id) {
+    return !id.empty() && std::all_of(id.begin(), id.end(), [](char c) { return c == 0; });
+  };
+  for (auto& r : *batch->mutable_logs()) {
+    if (r.trace_id().size() == 16 && all_zero(r.trace_id())) {
+      r.clear_trace_id();
+      if (all_zero(r.span_id())) r.clear_span_id();
+      ++report.normalized;
+    }
+  }
+
   const int scopes = batch->scopes_size();
   report.accepted[static_cast<int>(Signal::kLogs)] = Filter(
       batch->mutable_logs(), [&](const auto& r) { return check.Log(r, scopes); },

@@ -38,6 +38,11 @@ struct SanitizeReport {
   std::map<std::string, Reason> rejected[kSignals];
   // Redactions made: "key" for sensitive keys, else the pattern's name.
   std::map<std::string, uint64_t> redactions;
+  // Records kept but changed otherwise (all-zero ids on logs dropped).
+  uint32_t normalized = 0;
+
+  // Whether the batch differs from what was received.
+  bool Changed() const { return TotalRejected() > 0 || !redactions.empty() || normalized > 0; }
 
   uint32_t TotalAccepted() const { return accepted[0] + accepted[1] + accepted[2]; }
   uint32_t TotalRejected() const;

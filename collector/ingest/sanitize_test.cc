@@ -82,6 +82,22 @@ TEST(SanitizeTest, KeepsValidRecordsAndCountsEachReason) {
   EXPECT_THAT(r.rejected[1].at("invalid_histogram").example, HasSubstr("1 bucket counts for 1"));
 }
 
+TEST(SanitizeTest, AllZeroIdsOnALogMeanNoTraceNotARejection) {
+  IngestBatch b;
+  auto* r = AddLog(&b, "outside any trace");
+  r->set_trace_id(std::string(16, '\0'));
+  r->set_span_id(std::string(8, '\0'));
+  AddSpan(&b, "zero trace")->set_trace_id(std::string(16, '\0'));
+  SanitizeReport rep = Make().Apply(&b);
+  EXPECT_EQ(rep.accepted[0], 1u);
+  EXPECT_TRUE(b.logs(0).trace_id().empty());
+  EXPECT_TRUE(b.logs(0).span_id().empty());
+  EXPECT_EQ(rep.normalized, 1u);
+  EXPECT_TRUE(rep.Changed());  // so the stored copy is the normalized one
+  // A span must have a real trace id.
+  EXPECT_EQ(rep.rejected[2].at("invalid_trace_id").count, 1u);
+}
+
 TEST(SanitizeTest, LimitsOnAttributesAndBodies) {
   IngestConfig config;
   config.limits.max_attributes = 2;
