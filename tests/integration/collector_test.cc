@@ -326,6 +326,14 @@ TEST_F(CollectorTest, BatchesBeyondTheInFlightByteLimitAreRefusedNotHeld) {
   ASSERT_TRUE(gate_->AwaitHeld(2));
   ASSERT_TRUE(stream->Write(big(3)));
   EXPECT_THAT(Metrics(), testing::ContainsRegex("tributary_ingest_in_flight_bytes 9[0-9]{4}\n"));
+  // Its ack waits behind the first two; the counter shows when it was refused.
+  const std::string refused =
+      "tributary_ingest_batches_total{protocol=\"tributary\",outcome=\"throttled\"} 1\n";
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (Metrics().find(refused) == std::string::npos && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_THAT(Metrics(), HasSubstr(refused));
   gate_->Open();
   IngestAck ack;
   ASSERT_TRUE(stream->Read(&ack));
