@@ -1,11 +1,6 @@
 #include "collector/daemon.h"
 
-#include <netdb.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include <algorithm>
 #include <climits>
@@ -19,6 +14,7 @@
 #include "base/log.h"
 #include "collector/health/health_service.h"
 #include "collector/http/http_server.h"
+#include "collector/http/listen_address.h"
 #include "collector/ingest/ingest_service.h"
 #include "collector/ingest/ingestor.h"
 #include "collector/otlp/otlp_receiver.h"
@@ -68,38 +64,6 @@ std::string HtmlEscape(const std::string& s) {
     }
   }
   return out;
-}
-
-// Binds `listen` for a moment; empty if that works, else why not.
-std::string ProbeListen(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  std::string host = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return absl::StrCat("cannot resolve \"", host, "\": ", gai_strerror(rc));
-  }
-  std::string problem;
-  const int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    problem = absl::StrCat("cannot open a socket: ", std::strerror(errno));
-  } else {
-    const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, 1) != 0) {
-      problem = absl::StrCat("cannot listen on ", address, " (", std::strerror(errno), ")");
-    }
-    close(fd);
-  }
-  freeaddrinfo(found);
-  return problem;
 }
 
 }  // namespace

@@ -1,13 +1,10 @@
 #include "collector/http/http_server.h"
 
 #include <microhttpd.h>
-#include <netdb.h>
 #include <sys/socket.h>
 
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
-#include "collector/config/config.h"
+#include "collector/http/listen_address.h"
 
 namespace tributary::collector {
 namespace {
@@ -57,35 +54,16 @@ HttpResponse HttpServer::Handle(const std::string& method, const std::string& pa
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
                                                                HttpHandler handler) {
-  if (std::string why = CheckListenAddress(listen); !why.empty()) {
-    return absl::InvalidArgumentError(why);
-  }
-  const size_t colon = listen.rfind(':');
-  std::string host = listen.substr(0, colon);
-  const std::string port = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot resolve \"", host, "\": ", gai_strerror(rc)));
-  }
-  sockaddr_storage address{};
-  std::memcpy(&address, found->ai_addr, found->ai_addrlen);
-  const bool ipv6 = found->ai_family == AF_INET6;
-  freeaddrinfo(found);
+  auto resolved = ResolveListenAddress(listen);
+  if (!resolved.ok()) return resolved.status();
+  const bool ipv6 = resolved->family == AF_INET6;
 
   auto server = std::unique_ptr<HttpServer>(new HttpServer(std::move(handler)));
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
   if (ipv6) flags |= MHD_USE_IPv6;
   server->daemon_ = MHD_start_daemon(
       flags, 0, nullptr, nullptr, &OnRequest, server.get(), MHD_OPTION_SOCK_ADDR,
-      reinterpret_cast<sockaddr*>(&address), MHD_OPTION_CONNECTION_LIMIT, 64u,
+      reinterpret_cast<sockaddr*>(&resolved->address), MHD_OPTION_CONNECTION_LIMIT, 64u,
       MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
   if (server->daemon_ == nullptr) {
     return absl::FailedPreconditionError(

@@ -68,6 +68,18 @@ Ingestor::Ingestor(storage::Buffer* buffer, const Config& config, metrics::Regis
           ->AddGauge("tributary_ingest_in_flight_bytes",
                      "Bytes of received batches waiting for durability (all protocols).")
           ->With({});
+  for (int p = 0; p < kProtocols; ++p) {
+    const char* proto = ProtocolName(static_cast<Protocol>(p));
+    PerProtocol& pp = per_protocol_[p];
+    for (int s = 0; s < kSignals; ++s) {
+      const char* signal = SignalName(static_cast<Signal>(s));
+      pp.received[s] = records_received_->With({proto, signal});
+      pp.accepted[s] = records_accepted_->With({proto, signal});
+    }
+    pp.duplicate_records = duplicate_records_->With({proto});
+    pp.bytes = bytes_->With({proto});
+    pp.ack_latency = ack_latency_->With({proto});
+  }
 }
 
 Ingestor::Totals Ingestor::totals() const {
@@ -89,7 +101,7 @@ Ingestor::Totals Ingestor::totals() const {
 }
 
 void Ingestor::CountBytes(Protocol protocol, uint64_t wire_bytes) {
-  bytes_->With({ProtocolName(protocol)})->Add(wire_bytes);
+  per_protocol_[static_cast<int>(protocol)].bytes->Add(wire_bytes);
 }
 
 void Ingestor::CountRefused(Protocol protocol, const char* outcome, uint64_t wire_bytes) {
@@ -99,10 +111,11 @@ void Ingestor::CountRefused(Protocol protocol, const char* outcome, uint64_t wir
 
 void Ingestor::Submit(Protocol protocol, tributary::v1::IngestBatch* batch, std::string wire,
                       absl::Time received, IngestCallback done) {
-  const char* proto = ProtocolName(protocol);
-  records_received_->With({proto, "logs"})->Add(static_cast<uint64_t>(batch->logs_size()));
-  records_received_->With({proto, "metrics"})->Add(static_cast<uint64_t>(batch->metrics_size()));
-  records_received_->With({proto, "spans"})->Add(static_cast<uint64_t>(batch->spans_size()));
+  PerProtocol& pp = per_protocol_[static_cast<int>(protocol)];
+  pp.received[static_cast<int>(Signal::kLogs)]->Add(static_cast<uint64_t>(batch->logs_size()));
+  pp.received[static_cast<int>(Signal::kMetrics)]->Add(
+      static_cast<uint64_t>(batch->metrics_size()));
+  pp.received[static_cast<int>(Signal::kSpans)]->Add(static_cast<uint64_t>(batch->spans_size()));
 
   IngestOutcome outcome;
   // A re-send of a batch that is already durable: answer without doing the
@@ -111,7 +124,7 @@ void Ingestor::Submit(Protocol protocol, tributary::v1::IngestBatch* batch, std:
   if (!batch->producer_id().empty() && batch->seq() > 0 &&
       batch->seq() <= buffer_->ResumePoint(batch->producer_id())) {
     outcome.kind = IngestOutcome::Kind::kDuplicate;
-    duplicate_records_->With({proto})->Add(RecordCount(*batch));
+    pp.duplicate_records->Add(RecordCount(*batch));
     CountOutcome(protocol, outcome, received);
     std::move(done)(std::move(outcome));
     return;
@@ -164,7 +177,7 @@ void Ingestor::Submit(Protocol protocol, tributary::v1::IngestBatch* batch, std:
           outcome.offset = result->offset;
           if (result->duplicate) {
             outcome.kind = IngestOutcome::Kind::kDuplicate;
-            duplicate_records_->With({ProtocolName(protocol)})->Add(accepted);
+            per_protocol_[static_cast<int>(protocol)].duplicate_records->Add(accepted);
           } else {
             outcome.kind = IngestOutcome::Kind::kStored;
           }
@@ -191,7 +204,8 @@ void Ingestor::CountOutcome(Protocol protocol, const IngestOutcome& outcome,
                             absl::Time received) {
   const char* proto = ProtocolName(protocol);
   batches_->With({proto, OutcomeName(outcome.kind)})->Add();
-  ack_latency_->With({proto})->Observe(absl::ToDoubleSeconds(clock_() - received));
+  const PerProtocol& pp = per_protocol_[static_cast<int>(protocol)];
+  pp.ack_latency->Observe(absl::ToDoubleSeconds(clock_() - received));
   // Only final outcomes count records: a throttled or failed batch is sent
   // again and counted then.
   if (outcome.kind != IngestOutcome::Kind::kStored &&
@@ -204,7 +218,7 @@ void Ingestor::CountOutcome(Protocol protocol, const IngestOutcome& outcome,
       records_rejected_->With({proto, signal, reason})->Add(r.count);
     }
     if (outcome.kind == IngestOutcome::Kind::kStored && outcome.report.accepted[s] > 0) {
-      records_accepted_->With({proto, signal})->Add(outcome.report.accepted[s]);
+      pp.accepted[s]->Add(outcome.report.accepted[s]);
     }
   }
   if (outcome.kind == IngestOutcome::Kind::kStored) {

@@ -95,6 +95,17 @@ class Ingestor {
   metrics::Gauge* open_streams_;
   metrics::Gauge* in_flight_bytes_gauge_;
 
+  // The children with fixed labels, looked up once (the families lock and
+  // search a map on every lookup).
+  struct PerProtocol {
+    metrics::Counter* received[kSignals];
+    metrics::Counter* accepted[kSignals];
+    metrics::Counter* duplicate_records;
+    metrics::Counter* bytes;
+    metrics::Histogram* ack_latency;
+  };
+  PerProtocol per_protocol_[kProtocols];
+
   const uint64_t max_in_flight_bytes_;
   std::atomic<uint64_t> in_flight_bytes_{0};
 };
