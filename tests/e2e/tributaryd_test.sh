@@ -32,6 +32,15 @@ start() {
   HTTP=$(sed -n 's/.* http=\([^ ]*\).*/\1/p' <<<"$line")
 }
 
+# Starts stalled_producer against the running collector (STALLED is its PID)
+# and waits until its stream's ack writes are blocked.
+start_stalled() {
+  tests/e2e/stalled_producer "$GRPC" > "$W/stalled.out" 2>&1 &
+  STALLED=$!
+  PIDS+=("$STALLED")
+  await_stalled
+}
+
 # Waits until the collector has answered more of stalled_producer's batches
 # than its acks fit in that producer's receive window: from then on the
 # stream's ack writes are blocked for good.
@@ -174,10 +183,7 @@ set +e; wait "$PID"; STATUS=$?; set -e
 # --- a producer that never reads its acks cannot hold shutdown past its bound ---
 printf 'server:\n  shutdown_timeout: 1s\n' > "$W/quick.yaml"
 start "$W/a" --config="$W/quick.yaml"
-tests/e2e/stalled_producer "$GRPC" > "$W/stalled.out" 2>&1 &
-STALLED=$!
-PIDS+=("$STALLED")
-await_stalled
+start_stalled
 stop
 [ "$STATUS" = 0 ] || fail "bounded shutdown: exit status $STATUS"
 grep -q 'streams still open at the shutdown deadline' "$W/a/stderr" \
@@ -189,10 +195,7 @@ kill -KILL "$STALLED" 2>/dev/null || true
 # (for up to shutdown_timeout: 60 s here).
 printf 'server:\n  shutdown_timeout: 60s\n' > "$W/slow.yaml"
 start "$W/a" --config="$W/slow.yaml"
-tests/e2e/stalled_producer "$GRPC" > "$W/stalled.out" 2>&1 &
-STALLED=$!
-PIDS+=("$STALLED")
-await_stalled
+start_stalled
 kill -TERM "$PID"
 for _ in $(seq 1 200); do grep -q 'msg="shutting down' "$W/a/stderr" && break; sleep 0.05; done
 grep -q 'msg="shutting down' "$W/a/stderr" || fail "no shutdown started"
