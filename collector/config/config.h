@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "base/redaction.h"
 #include "storage/options.h"
 
 namespace tributary::collector {
@@ -52,19 +53,12 @@ struct IngestLimits {
   absl::Duration max_future_skew = absl::Hours(1);
 };
 
-struct RedactionPattern {
-  std::string name;   // used in counters and logs
-  std::string regex;  // RE2 syntax
-};
-
 struct RedactionConfig {
   // Attribute keys whose values are replaced (case-insensitive, exact match).
-  std::vector<std::string> keys = {"password", "passwd",  "secret",     "token",
-                                   "api_key",  "apikey",  "authorization", "cookie",
-                                   "set-cookie", "session", "credit_card", "ssn"};
+  std::vector<std::string> keys = DefaultSensitiveKeys();
   // Matches inside bodies and string attribute values are replaced.
   std::vector<RedactionPattern> patterns;
-  std::string replacement = "***REDACTED***";
+  std::string replacement = std::string(kDefaultRedactionReplacement);
 };
 
 struct IngestConfig {

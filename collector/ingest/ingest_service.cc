@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -293,10 +294,49 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     }
     ingestor_->CountBytes(Protocol::kStream, size);
     const absl::Duration retry_after = ingestor_->retry_after();
+    if (std::optional<IngestAck> refused = RefuseAfterEarlierRefusal(seq, retry_after)) {
+      ingestor_->CountRefused(Protocol::kStream, "throttled", 0);
+      Complete(slot, std::move(*refused));
+      return;
+    }
     ingestor_->Submit(Protocol::kStream, &batch_, std::move(wire), received,
                       [this, slot, seq, retry_after](IngestOutcome outcome) {
-                        Complete(slot, MakeAck(seq, outcome, retry_after));
+                        IngestAck ack = MakeAck(seq, outcome, retry_after);
+                        if (ack.status() == tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED ||
+                            ack.status() == tributary::v1::ACK_STATUS_UNAVAILABLE) {
+                          NoteRefusal(ack);
+                        }
+                        Complete(slot, std::move(ack));
                       });
+  }
+
+  // Once a batch was refused for a retryable reason, the later batches the
+  // producer had already sent on this stream are refused too, until it goes
+  // back and resends the refused one. Otherwise a later batch could be stored
+  // while an earlier one was not, and the resume point (the highest durable
+  // seq) would wrongly cover the refused batch after a reconnect.
+  void NoteRefusal(const IngestAck& ack) {
+    MutexLock lock(&mu_);
+    if (refused_seq_ == 0 || ack.seq() < refused_seq_) {
+      refused_seq_ = ack.seq();
+      refused_status_ = ack.status();
+    }
+  }
+
+  std::optional<IngestAck> RefuseAfterEarlierRefusal(uint64_t seq, absl::Duration retry_after) {
+    MutexLock lock(&mu_);
+    if (refused_seq_ == 0) return std::nullopt;
+    if (seq <= refused_seq_) {
+      refused_seq_ = 0;  // the producer went back to resend
+      return std::nullopt;
+    }
+    IngestAck ack;
+    ack.set_seq(seq);
+    ack.set_status(refused_status_);
+    ack.set_retry_after_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(retry_after)));
+    ack.set_message(absl::StrCat("batch ", refused_seq_,
+                                 " was refused earlier on this stream; resend from there"));
+    return ack;
   }
 
   IngestServiceImpl* const service_;
@@ -321,6 +361,10 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   std::string producer_id_;
   uint64_t resume_seq_ ABSL_GUARDED_BY(mu_) = 0;
   bool resume_sent_ ABSL_GUARDED_BY(mu_) = false;
+  // The lowest seq refused for a retryable reason and not yet resent (0 = none).
+  uint64_t refused_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  tributary::v1::AckStatus refused_status_ ABSL_GUARDED_BY(mu_) =
+      tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED;
 };
 
 IngestServiceImpl::IngestServiceImpl(Ingestor* ingestor, const ServerConfig& config)

@@ -268,46 +268,29 @@ uint32_t SanitizeReport::TotalRejected() const {
 }
 
 Sanitizer::Sanitizer(const IngestConfig& config, std::function<absl::Time()> clock)
-    : limits_(config.limits),
-      replacement_(config.redaction.replacement),
-      rewrite_(absl::StrReplaceAll(config.redaction.replacement, {{"\\", "\\\\"}})),
-      clock_(std::move(clock)) {
-  for (const std::string& key : config.redaction.keys) {
-    if (key.size() >= sensitive_by_length_.size()) sensitive_by_length_.resize(key.size() + 1);
-    sensitive_by_length_[key.size()].push_back(key);
-  }
-  for (const RedactionPattern& p : config.redaction.patterns) {
-    auto re = std::make_unique<RE2>(p.regex, RE2::Quiet);
-    // The config loader already refused patterns that do not compile.
-    if (re->ok()) patterns_.push_back({p.name, std::move(re)});
-  }
-}
-
-bool Sanitizer::IsSensitiveKey(const std::string& key) const {
-  // Only the few sensitive keys of the same length are compared: no copy,
-  // no hash, and nothing at all for most keys.
-  if (key.size() >= sensitive_by_length_.size()) return false;
-  for (const std::string& candidate : sensitive_by_length_[key.size()]) {
-    if (absl::EqualsIgnoreCase(key, candidate)) return true;
-  }
-  return false;
+    : limits_(config.limits), clock_(std::move(clock)) {
+  // The config loader already refused patterns that do not compile.
+  auto redactor = Redactor::Create(config.redaction.keys, config.redaction.patterns,
+                                   config.redaction.replacement);
+  redactor_ = redactor.ok() ? std::move(*redactor)
+                            : *Redactor::Create(config.redaction.keys, {},
+                                                config.redaction.replacement);
 }
 
 void Sanitizer::MaskText(std::string* text, SanitizeReport* report) const {
-  for (const Pattern& p : patterns_) {
-    const int n = RE2::GlobalReplace(text, *p.re, rewrite_);
-    if (n > 0) report->redactions[p.name] += static_cast<uint64_t>(n);
-  }
+  redactor_->MaskText(text, [&](const std::string& name, int n) {
+    report->redactions[name] += static_cast<uint64_t>(n);
+  });
 }
 
 void Sanitizer::RedactAttributes(RepeatedPtrField<Attribute>* attrs,
                                  SanitizeReport* report) const {
   for (Attribute& a : *attrs) {
-    if (IsSensitiveKey(a.key())) {
-      a.set_value(replacement_);
+    if (redactor_->IsSensitiveKey(a.key())) {
+      a.set_value(redactor_->replacement());
       a.set_type(tributary::v1::VALUE_TYPE_STRING);
       ++report->redactions["key"];
-    } else if (!patterns_.empty() && (a.type() == tributary::v1::VALUE_TYPE_STRING ||
+    } else if (redactor_->has_patterns() && (a.type() == tributary::v1::VALUE_TYPE_STRING ||
                                       a.type() == tributary::v1::VALUE_TYPE_JSON)) {
       MaskText(a.mutable_value(), report);
     }
@@ -369,7 +352,7 @@ SanitizeReport Sanitizer::Apply(tributary::v1::IngestBatch* batch) const {
   for (auto& s : *batch->mutable_scopes()) RedactAttributes(s.mutable_attributes(), &report);
   for (auto& r : *batch->mutable_logs()) {
     RedactAttributes(r.mutable_attributes(), &report);
-    if (!patterns_.empty() && (r.body_type() == tributary::v1::VALUE_TYPE_STRING ||
+    if (redactor_->has_patterns() && (r.body_type() == tributary::v1::VALUE_TYPE_STRING ||
                                r.body_type() == tributary::v1::VALUE_TYPE_JSON)) {
       MaskText(r.mutable_body(), &report);
     }

@@ -17,7 +17,7 @@
 
 #include "absl/time/time.h"
 #include "collector/config/config.h"
-#include "re2/re2.h"
+#include "base/redaction.h"
 #include "tributary/v1/ingest.pb.h"
 
 namespace tributary::collector {
@@ -56,22 +56,12 @@ class Sanitizer {
   SanitizeReport Apply(tributary::v1::IngestBatch* batch) const;
 
  private:
-  struct Pattern {
-    std::string name;
-    std::unique_ptr<RE2> re;
-  };
-
-  bool IsSensitiveKey(const std::string& key) const;
   void RedactAttributes(google::protobuf::RepeatedPtrField<tributary::v1::Attribute>* attrs,
                         SanitizeReport* report) const;
   void MaskText(std::string* text, SanitizeReport* report) const;
 
   const IngestLimits limits_;
-  const std::string replacement_;
-  const std::string rewrite_;  // replacement_ as an RE2 rewrite (backslashes escaped)
-  // Sensitive keys by their length in bytes.
-  std::vector<std::vector<std::string>> sensitive_by_length_;
-  std::vector<Pattern> patterns_;
+  std::unique_ptr<Redactor> redactor_;
   std::function<absl::Time()> clock_;
 };
 

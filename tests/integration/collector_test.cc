@@ -345,13 +345,26 @@ TEST_F(CollectorTest, BatchesBeyondTheInFlightByteLimitAreRefusedNotHeld) {
   EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED);
   EXPECT_THAT(ack.message(), HasSubstr("server.max_in_flight_bytes"));
   EXPECT_GT(ack.retry_after_ms(), 0u);
-  // Once the first two are durable there is room again: the resend is stored.
-  ASSERT_TRUE(stream->Write(big(3)));
+  // A batch the producer had sent before it saw the refusal is refused too,
+  // although there is room again: storing 4 without 3 would let the resume
+  // point (4) cover the missing batch.
+  ASSERT_TRUE(stream->Write(big(4)));
   ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.seq(), 4u);
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED);
+  EXPECT_THAT(ack.message(), HasSubstr("batch 3 was refused earlier"));
+  // Once the producer goes back to 3, both are stored, in order.
+  ASSERT_TRUE(stream->Write(big(3)));
+  ASSERT_TRUE(stream->Write(big(4)));
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.seq(), 3u);
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.seq(), 4u);
   EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
-  EXPECT_EQ(Stored().size(), 3u);
+  EXPECT_EQ(Stored().size(), 4u);
   EXPECT_THAT(Metrics(), HasSubstr("tributary_ingest_in_flight_bytes 0\n"));
 }
 
