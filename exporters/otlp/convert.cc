@@ -1,10 +1,10 @@
 #include "exporters/otlp/convert.h"
 
-#include <charconv>
 #include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/double_text.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace tributary::otlp {
@@ -18,13 +18,6 @@ namespace metrics = ::opentelemetry::proto::metrics::v1;
 namespace tv1 = ::tributary::v1;
 
 using google::protobuf::RepeatedPtrField;
-
-// Shortest text that parses back to the same double.
-std::string DoubleText(double v) {
-  char buf[64];
-  auto result = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, result.ptr);
-}
 
 // AnyValue -> (text, type).
 void FromAnyValue(const common::AnyValue& v, std::string* text, tv1::ValueType* type) {

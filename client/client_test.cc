@@ -1,0 +1,566 @@
+// The client against an in-process fake of IngestService: delivery and its
+// content, batching triggers, resending after broken streams and refusals
+// (exactly once), drops and their counts, spans, metrics, sampling, options.
+#include "client/client.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/mutex.h"
+#include "client/internal/test_access.h"
+#include "client/testing/fake_collector.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tributary::client {
+namespace {
+
+namespace tv1 = ::tributary::v1;
+using testing::FakeCollector;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+ClientOptions Options(const FakeCollector& fake) {
+  ClientOptions o;
+  o.endpoints = {fake.address()};
+  o.resource.service_name = "checkout";
+  o.read_environment = false;
+  o.retry.initial_backoff = absl::Milliseconds(5);
+  o.retry.max_backoff = absl::Milliseconds(50);
+  return o;
+}
+
+std::unique_ptr<Client> MustCreate(ClientOptions o) {
+  auto c = Client::Create(std::move(o));
+  EXPECT_TRUE(c.ok()) << c.status();
+  return std::move(*c);
+}
+
+std::vector<tv1::LogRecord> Logs(const std::vector<tv1::IngestBatch>& batches) {
+  std::vector<tv1::LogRecord> out;
+  for (const auto& b : batches) out.insert(out.end(), b.logs().begin(), b.logs().end());
+  return out;
+}
+
+size_t LogCount(const std::vector<tv1::IngestBatch>& batches) {
+  size_t n = 0;
+  for (const auto& b : batches) n += static_cast<size_t>(b.logs_size());
+  return n;
+}
+
+const tv1::Attribute* Find(const google::protobuf::RepeatedPtrField<tv1::Attribute>& attrs,
+                           const std::string& key) {
+  for (const auto& a : attrs) {
+    if (a.key() == key) return &a;
+  }
+  return nullptr;
+}
+
+// Every record carries an "id" field; each must be stored exactly once.
+void ExpectEachIdOnce(const std::vector<tv1::IngestBatch>& batches, int64_t n) {
+  std::map<int64_t, int> seen;
+  for (const auto& r : Logs(batches)) {
+    const tv1::Attribute* id = Find(r.attributes(), "id");
+    ASSERT_NE(id, nullptr);
+    int64_t v = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(id->value(), &v));
+    ++seen[v];
+  }
+  ASSERT_EQ(seen.size(), static_cast<size_t>(n));
+  for (const auto& [id, count] : seen) EXPECT_EQ(count, 1) << "record " << id;
+  // Stored seqs are distinct per producer.
+  std::set<std::pair<std::string, uint64_t>> seqs;
+  for (const auto& b : batches) EXPECT_TRUE(seqs.insert({b.producer_id(), b.seq()}).second);
+}
+
+TEST(ClientTest, DeliversRecordsWithFieldsContextResourceAndRedaction) {
+  FakeCollector fake;
+  ClientOptions o = Options(fake);
+  o.resource.attributes["deployment.environment"] = "test";
+  o.redaction.patterns = {{"card", "\\b\\d{4}-\\d{4}-\\d{4}-\\d{4}\\b"}};
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger("payments");
+  {
+    ScopedContext bound(Context::Current().WithFields({{"request_id", "r-17"}}));
+    const int64_t order = 42;
+    log.Info("payment accepted", {{"order_id", order}, {"amount", 12.5}, {"retry", false},
+                                  {"user", std::string("ann")}});
+    log.Warn("card 1234-5678-9012-3456 declined", {{"password", "hunter2"}});
+    log.Error("bad bytes \xff here");
+  }
+  log.Audit("login");
+  const DeliveryReport report = client->Flush(absl::Seconds(30));
+  ASSERT_TRUE(report.complete) << report.last_error;
+  EXPECT_EQ(report.pending_records, 0u);
+
+  const auto stored = fake.Stored();
+  ASSERT_FALSE(stored.empty());
+  EXPECT_EQ(stored[0].resource().service_name(), "checkout");
+  EXPECT_FALSE(stored[0].resource().host().empty());
+  EXPECT_EQ(stored[0].resource().attributes(0).key(), "deployment.environment");
+  EXPECT_EQ(stored[0].producer_id(), client->producer_id());
+  ASSERT_EQ(stored[0].scopes_size(), 1);
+  EXPECT_EQ(stored[0].scopes(0).name(), "payments");
+
+  const auto logs = Logs(stored);
+  ASSERT_THAT(logs, SizeIs(4));
+  const tv1::LogRecord& info = logs[0];
+  EXPECT_EQ(info.body(), "payment accepted");
+  EXPECT_EQ(info.severity_number(), 9);
+  EXPECT_EQ(info.severity_text(), "INFO");
+  EXPECT_EQ(info.scope(), 1u);
+  EXPECT_GT(info.time_unix_nano(), 0u);
+  ASSERT_EQ(info.attributes_size(), 5);
+  EXPECT_EQ(info.attributes(0).key(), "request_id");  // bound fields first
+  EXPECT_EQ(info.attributes(0).value(), "r-17");
+  EXPECT_EQ(info.attributes(1).value(), "42");
+  EXPECT_EQ(info.attributes(1).type(), tv1::VALUE_TYPE_INT);
+  EXPECT_EQ(info.attributes(2).value(), "12.5");
+  EXPECT_EQ(info.attributes(2).type(), tv1::VALUE_TYPE_DOUBLE);
+  EXPECT_EQ(info.attributes(3).value(), "false");
+  EXPECT_EQ(info.attributes(3).type(), tv1::VALUE_TYPE_BOOL);
+  EXPECT_EQ(info.attributes(4).value(), "ann");
+  EXPECT_EQ(logs[1].body(), "card ***REDACTED*** declined");
+  EXPECT_EQ(Find(logs[1].attributes(), "password")->value(), "***REDACTED***");
+  EXPECT_EQ(logs[2].body(), "bad bytes \xEF\xBF\xBD here");  // repaired, not rejected
+  EXPECT_EQ(logs[3].severity_text(), "AUDIT");
+  EXPECT_EQ(logs[3].severity_number(), 12);
+  EXPECT_EQ(Find(logs[3].attributes(), "request_id"), nullptr);  // scope ended
+
+  const ClientStats s = client->stats();
+  EXPECT_EQ(s.enqueued, 4u);
+  EXPECT_EQ(s.records_delivered, 4u);
+  EXPECT_TRUE(s.connected);
+  EXPECT_EQ(s.endpoint, fake.address());
+}
+
+TEST(ClientTest, MinimumLevelFiltersBeforeAnythingIsQueuedButNotAuditOrSecurity) {
+  FakeCollector fake;
+  auto client = MustCreate(Options(fake));
+  Logger log = client->GetLogger("quiet", Level::kFatal);
+  log.Info("dropped before the queue");
+  log.Error("also below the minimum");
+  log.Audit("kept");
+  log.Security("kept too");
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  EXPECT_EQ(client->stats().enqueued, 2u);
+  EXPECT_EQ(LogCount(fake.Stored()), 2u);
+}
+
+TEST(ClientTest, SealsABatchWhenItReachesMaxRecordsOrMaxBytes) {
+  FakeCollector fake;
+  ClientOptions o = Options(fake);
+  o.batch.max_records = 10;
+  o.batch.max_delay = absl::Hours(1);
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger();
+  for (int i = 0; i < 25; ++i) log.Info("record", {{"id", i}});
+  ASSERT_TRUE(fake.WaitFor([](const auto& b) { return b.size() == 2; }));
+  EXPECT_EQ(fake.Stored()[0].logs_size(), 10);
+  EXPECT_EQ(fake.Stored()[1].logs_size(), 10);
+  // The other five wait for time, or for a flush.
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  ASSERT_EQ(fake.Stored().size(), 3u);
+  EXPECT_EQ(fake.Stored()[2].logs_size(), 5);
+
+  FakeCollector fake2;
+  ClientOptions by_bytes = Options(fake2);
+  by_bytes.batch.max_bytes = 4096;
+  by_bytes.batch.max_delay = absl::Hours(1);
+  auto client2 = MustCreate(by_bytes);
+  Logger log2 = client2->GetLogger();
+  const std::string text(1000, 'x');
+  for (int i = 0; i < 20; ++i) log2.Info(text, {{"id", i}});
+  ASSERT_TRUE(client2->Flush(absl::Seconds(30)).complete);
+  const auto stored = fake2.Stored();
+  ASSERT_GE(stored.size(), 4u);
+  for (const auto& b : stored) EXPECT_LE(b.logs_size(), 5) << "a batch passed max_bytes";
+  ExpectEachIdOnce(stored, 20);
+}
+
+TEST(ClientTest, SealsABatchWhenMaxDelayPassesOnTheClock) {
+  FakeCollector fake;
+  ClientOptions o = Options(fake);
+  o.batch.max_delay = absl::Seconds(1);
+  Mutex mu;
+  absl::Time now = absl::Now();
+  auto clock = [&] {
+    MutexLock lock(&mu);
+    return now;
+  };
+  auto created = internal::TestAccess::Create(o, clock);
+  ASSERT_TRUE(created.ok());
+  std::unique_ptr<Client> client = std::move(*created);
+  Logger log = client->GetLogger();
+  for (int i = 0; i < 3; ++i) log.Info("waits for the delay", {{"id", i}});
+  // The sender took all three and holds them: the delay has not passed.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while ((client->stats().batching < 3 || !client->stats().connected) && absl::Now() < deadline) {
+    internal::TestAccess::Wake(client.get());
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(client->stats().batching, 3u);
+  EXPECT_EQ(client->stats().batches_sent, 0u);
+  {
+    MutexLock lock(&mu);
+    now += absl::Seconds(1);
+  }
+  internal::TestAccess::Wake(client.get());
+  ASSERT_TRUE(fake.WaitFor([](const auto& b) { return b.size() == 1; }));
+  EXPECT_EQ(fake.Stored()[0].logs_size(), 3);
+  client->Shutdown(absl::Seconds(5));
+}
+
+TEST(ClientTest, BrokenStreamsAreResumedAndEveryRecordIsStoredExactlyOnce) {
+  FakeCollector fake;
+  fake.BreakStreamAfter(3);
+  ClientOptions o = Options(fake);
+  o.batch.max_records = 20;
+  o.batch.max_delay = absl::Milliseconds(1);
+  o.queue.policy = Backpressure::kBlock;
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) log.Info("line", {{"id", t * kPerThread + i}});
+    });
+  }
+  for (auto& t : threads) t.join();
+  const DeliveryReport report = client->Flush(absl::Seconds(60));
+  ASSERT_TRUE(report.complete) << report.last_error;
+  ExpectEachIdOnce(fake.Stored(), kThreads * kPerThread);
+  const ClientStats s = client->stats();
+  EXPECT_GE(s.reconnects, 3u);
+  EXPECT_GE(fake.streams(), 4);
+  EXPECT_EQ(s.records_delivered, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(s.unacked_batches, 0u);
+  EXPECT_THAT(s.last_error, HasSubstr("stream ended by the test"));
+}
+
+TEST(ClientTest, RetryableRefusalsRewindAndKeepExactlyOnce) {
+  FakeCollector fake;
+  ClientOptions o = Options(fake);
+  o.batch.max_records = 5;
+  o.batch.max_delay = absl::Milliseconds(1);
+  o.max_in_flight_batches = 8;
+  o.queue.policy = Backpressure::kBlock;
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger();
+  log.Info("first", {{"id", 0}});
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  fake.RefuseNext(2, tv1::ACK_STATUS_RESOURCE_EXHAUSTED);
+  for (int i = 1; i < 200; ++i) log.Info("line", {{"id", i}});
+  ASSERT_TRUE(client->Flush(absl::Seconds(60)).complete);
+  fake.RefuseNext(1, tv1::ACK_STATUS_UNAVAILABLE);
+  for (int i = 200; i < 300; ++i) log.Info("line", {{"id", i}});
+  ASSERT_TRUE(client->Flush(absl::Seconds(60)).complete);
+  ExpectEachIdOnce(fake.Stored(), 300);
+  // Stored in seq order: nothing was stored past a refused batch.
+  uint64_t last = 0;
+  for (const auto& b : fake.Stored()) {
+    EXPECT_GT(b.seq(), last);
+    last = b.seq();
+  }
+  const ClientStats s = client->stats();
+  EXPECT_GE(s.retries, 3u);
+  EXPECT_EQ(s.reconnects, 0u);  // refusals do not cost the stream
+}
+
+TEST(ClientTest, InvalidBatchesAndRejectedRecordsAreCountedWithReasons) {
+  FakeCollector fake;
+  auto client = MustCreate(Options(fake));
+  Logger log = client->GetLogger();
+  fake.RejectBodiesContaining("poison", "invalid_trace_id");
+  log.Info("fine");
+  log.Info("poison pill");
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  fake.RefuseNext(1, tv1::ACK_STATUS_INVALID);
+  log.Info("refused with its batch");
+  log.Info("same batch");
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  const ClientStats s = client->stats();
+  EXPECT_EQ(s.rejected, 1u);
+  EXPECT_EQ(s.rejected_by_reason.at("invalid_trace_id"), 1u);
+  EXPECT_EQ(s.dropped_invalid, 2u);
+  EXPECT_EQ(s.records_delivered, 1u);
+  EXPECT_THAT(s.last_error, HasSubstr("refused batch"));
+  EXPECT_EQ(LogCount(fake.Stored()), 1u);
+}
+
+TEST(ClientTest, WithNoCollectorLogCallsReturnAndDropsAreCountedByLevel) {
+  // A port nothing listens on: taken, then released.
+  std::string address;
+  { FakeCollector gone; address = gone.address(); }
+  ClientOptions o;
+  o.endpoints = {address};
+  o.read_environment = false;
+  o.queue.max_records = 16;
+  // The sender keeps at most ~1 KiB of batches it cannot deliver.
+  o.batch.max_bytes = 1024;
+  o.max_unacked_bytes = 1024;
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger();
+  for (int i = 0; i < 1000; ++i) log.Info("nowhere to go", {{"id", i}});
+  // Protected records push out queued unprotected ones rather than be dropped.
+  for (int i = 0; i < 10; ++i) log.Error("must survive", {{"id", i}});
+  ClientStats s = client->stats();
+  EXPECT_EQ(s.enqueued + s.dropped_full_unprotected + s.dropped_full_protected, 1010u);
+  EXPECT_GE(s.dropped_full_unprotected, 900u);
+  EXPECT_EQ(s.dropped_full_protected, 0u);
+  EXPECT_FALSE(s.connected);
+  const DeliveryReport report = client->Shutdown(absl::Milliseconds(200));
+  EXPECT_FALSE(report.complete);
+  EXPECT_GT(report.pending_records, 0u);
+  EXPECT_FALSE(report.last_error.empty());
+  log.Info("after shutdown");
+  EXPECT_EQ(client->stats().dropped_after_shutdown, 1u);
+}
+
+TEST(ClientTest, AStalledCollectorNeverBlocksDropModeAndDeliveryResumes) {
+  FakeCollector fake;
+  ClientOptions o = Options(fake);
+  o.queue.max_records = 64;
+  o.max_unacked_bytes = 1 << 20;
+  o.batch.max_bytes = 64 << 10;
+  o.batch.max_delay = absl::Milliseconds(1);
+  o.max_in_flight_batches = 2;
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger();
+  log.Info("connect", {{"id", -1}});
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  fake.Pause();
+  const std::string text(2000, 'y');
+  for (int i = 0; i < 5000; ++i) log.Info(text, {{"id", i}});
+  // Every call returned although nothing is acked: the queue overflowed into
+  // drops, and the sender holds what it took as unacked batches.
+  EXPECT_GT(client->stats().dropped_full_unprotected, 0u);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (client->stats().unacked_bytes == 0 && absl::Now() < deadline) std::this_thread::yield();
+  EXPECT_GT(client->stats().unacked_bytes, 0u);
+  EXPECT_EQ(LogCount(fake.Stored()), 1u);
+  fake.Resume();
+  const DeliveryReport report = client->Flush(absl::Seconds(60));
+  ASSERT_TRUE(report.complete) << report.last_error;
+  const ClientStats after = client->stats();
+  EXPECT_EQ(LogCount(fake.Stored()), after.records_delivered);
+  EXPECT_EQ(after.records_delivered + after.dropped_full_unprotected, 5001u);
+}
+
+TEST(ClientTest, FailsOverToTheNextEndpoint) {
+  std::string dead;
+  { FakeCollector gone; dead = gone.address(); }
+  FakeCollector fake;
+  ClientOptions o = Options(fake);
+  o.endpoints = {dead, fake.address()};
+  auto client = MustCreate(o);
+  client->GetLogger().Info("via the second endpoint");
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  EXPECT_EQ(LogCount(fake.Stored()), 1u);
+  EXPECT_EQ(client->stats().endpoint, fake.address());
+}
+
+TEST(ClientTest, AFixedProducerIdContinuesAfterWhatTheCollectorHolds) {
+  FakeCollector fake;
+  fake.SetResumePoint("orders-1", 100);
+  ClientOptions o = Options(fake);
+  o.producer_id = "orders-1";
+  auto client = MustCreate(o);
+  client->GetLogger().Info("after a restart");
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  const auto stored = fake.Stored();
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].seq(), 101u);
+  EXPECT_EQ(stored[0].logs(0).body(), "after a restart");
+}
+
+TEST(ClientTest, SpansNestCarryTheirLogsAndCrossThreads) {
+  FakeCollector fake;
+  auto client = MustCreate(Options(fake));
+  Logger log = client->GetLogger("svc");
+  SpanContext outer_context;
+  SpanContext inner_context;
+  {
+    ScopedSpan outer(client->StartSpan("checkout", {SpanKind::kServer}));
+    outer_context = outer.span().context();
+    outer->SetAttribute({"cart.items", 3});
+    log.Info("inside outer");
+    {
+      ScopedSpan inner(client->StartSpan("charge"));
+      inner_context = inner.span().context();
+      inner->AddEvent("retry", {{"attempt", 2}});
+      inner->AddLink(outer_context, {{"why", "test"}});
+      inner->SetStatus(SpanStatus::kError, "card declined");
+      // Work handed to another thread keeps the context.
+      std::thread worker(Context::Current().Wrap([&] { log.Warn("from a worker"); }));
+      worker.join();
+    }
+  }
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  std::vector<tv1::Span> spans;
+  for (const auto& b : fake.Stored()) spans.insert(spans.end(), b.spans().begin(), b.spans().end());
+  ASSERT_EQ(spans.size(), 2u);
+  const tv1::Span& charge = spans[0];  // the inner one ends first
+  const tv1::Span& checkout = spans[1];
+  EXPECT_EQ(charge.name(), "charge");
+  EXPECT_EQ(checkout.kind(), tv1::SPAN_KIND_SERVER);
+  EXPECT_EQ(charge.trace_id(), checkout.trace_id());
+  EXPECT_EQ(charge.parent_span_id(), checkout.span_id());
+  EXPECT_TRUE(checkout.parent_span_id().empty());
+  EXPECT_EQ(charge.status_code(), tv1::STATUS_CODE_ERROR);
+  EXPECT_EQ(charge.status_message(), "card declined");
+  ASSERT_EQ(charge.events_size(), 1);
+  EXPECT_EQ(charge.events(0).attributes(0).value(), "2");
+  ASSERT_EQ(charge.links_size(), 1);
+  EXPECT_EQ(charge.links(0).span_id(), checkout.span_id());
+  EXPECT_GE(checkout.end_time_unix_nano(), charge.end_time_unix_nano());
+  EXPECT_EQ(checkout.attributes(0).value(), "3");
+
+  const auto logs = Logs(fake.Stored());
+  ASSERT_EQ(logs.size(), 2u);
+  const std::string outer_trace(reinterpret_cast<const char*>(outer_context.trace_id.data()), 16);
+  const std::string outer_span(reinterpret_cast<const char*>(outer_context.span_id.data()), 8);
+  const std::string inner_span(reinterpret_cast<const char*>(inner_context.span_id.data()), 8);
+  EXPECT_EQ(logs[0].trace_id(), outer_trace);
+  EXPECT_EQ(logs[0].span_id(), outer_span);
+  EXPECT_EQ(logs[1].body(), "from a worker");
+  EXPECT_EQ(logs[1].trace_id(), outer_trace);
+  EXPECT_EQ(logs[1].span_id(), inner_span);
+  EXPECT_EQ(logs[1].flags(), 1u);
+}
+
+TEST(ClientTest, MetricsAreAggregatedAndSentAsCumulativePoints) {
+  FakeCollector fake;
+  auto client = MustCreate(Options(fake));
+  Counter requests = client->GetCounter("http_requests", "requests served", "1");
+  UpDownCounter in_flight = client->GetUpDownCounter("in_flight");
+  Gauge temperature = client->GetGauge("temperature", "", "Cel");
+  Histogram latency = client->GetHistogram("latency_seconds", {0.1, 0.5, 1});
+  requests.Add(1, {{"code", "200"}, {"method", "GET"}});
+  requests.Add(2, {{"method", "GET"}, {"code", "200"}});  // same series, other order
+  requests.Add(1, {{"code", "500"}, {"method", "GET"}});
+  requests.Add(-5, {{"code", "500"}, {"method", "GET"}});  // ignored
+  in_flight.Add(3);
+  in_flight.Add(-1);
+  temperature.Set(20.5);
+  temperature.Set(21.5);
+  for (double v : {0.05, 0.1, 0.3, 0.7, 2.0}) latency.Record(v);
+  client->GetGauge("http_requests").Set(99);  // another kind: does nothing
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+
+  std::map<std::string, tv1::MetricPoint> points;
+  for (const auto& b : fake.Stored()) {
+    for (const auto& m : b.metrics()) {
+      std::string key = m.name();
+      for (const auto& l : m.labels()) key += absl::StrCat(",", l.key(), "=", l.value());
+      points[key] = m;
+    }
+  }
+  ASSERT_EQ(points.count("http_requests,code=200,method=GET"), 1u);
+  const tv1::MetricPoint& ok = points["http_requests,code=200,method=GET"];
+  EXPECT_EQ(ok.as_double(), 3);
+  EXPECT_EQ(ok.kind(), tv1::METRIC_KIND_COUNTER);
+  EXPECT_EQ(ok.temporality(), tv1::TEMPORALITY_CUMULATIVE);
+  EXPECT_EQ(ok.description(), "requests served");
+  EXPECT_GT(ok.time_unix_nano(), ok.start_time_unix_nano());
+  EXPECT_EQ(points["http_requests,code=500,method=GET"].as_double(), 1);
+  EXPECT_EQ(points["in_flight"].as_double(), 2);
+  EXPECT_EQ(points["in_flight"].kind(), tv1::METRIC_KIND_UP_DOWN_COUNTER);
+  EXPECT_EQ(points["temperature"].as_double(), 21.5);
+  EXPECT_EQ(points["temperature"].unit(), "Cel");
+  const tv1::MetricPoint& h = points["latency_seconds"];
+  EXPECT_EQ(h.kind(), tv1::METRIC_KIND_HISTOGRAM);
+  EXPECT_EQ(h.count(), 5u);
+  EXPECT_DOUBLE_EQ(h.sum(), 3.15);
+  EXPECT_EQ(h.min(), 0.05);
+  EXPECT_EQ(h.max(), 2.0);
+  EXPECT_THAT(h.bucket_counts(), ::testing::ElementsAre(2, 1, 1, 1));  // (..0.1] (..0.5] (..1] +Inf
+  // A name used for another kind gives an instrument that does nothing.
+  EXPECT_THAT(client->stats().last_error, HasSubstr("http_requests"));
+}
+
+TEST(ClientTest, SamplingKeepsWholeTracesAndProtectedLevels) {
+  FakeCollector fake;
+  ClientOptions o = Options(fake);
+  o.sampling_ratio = 0.5;
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger();
+  int kept_traces = 0;
+  for (int t = 0; t < 200; ++t) {
+    SpanOptions new_trace;
+    new_trace.root = true;
+    Span root = client->StartSpan("op", new_trace);
+    if (root.context().sampled()) ++kept_traces;
+    ScopedContext scope(root.AsContext());
+    for (int i = 0; i < 3; ++i) log.Info("in trace", {{"trace", t}});
+    log.Error("always kept", {{"trace", t}});
+  }
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  EXPECT_GT(kept_traces, 50);
+  EXPECT_LT(kept_traces, 150);
+  std::map<std::string, int> info_per_trace;
+  int errors = 0;
+  for (const auto& r : Logs(fake.Stored())) {
+    if (r.severity_text() == "ERROR") {
+      ++errors;
+    } else {
+      ++info_per_trace[Find(r.attributes(), "trace")->value()];
+    }
+  }
+  EXPECT_EQ(errors, 200);
+  EXPECT_EQ(info_per_trace.size(), static_cast<size_t>(kept_traces));
+  for (const auto& [trace, n] : info_per_trace) EXPECT_EQ(n, 3) << "trace " << trace;
+  EXPECT_EQ(client->stats().dropped_sampled, static_cast<uint64_t>(3 * (200 - kept_traces)));
+  size_t spans = 0;
+  for (const auto& b : fake.Stored()) spans += static_cast<size_t>(b.spans_size());
+  EXPECT_EQ(spans, static_cast<size_t>(kept_traces));
+}
+
+TEST(ClientTest, OptionsComeFromTheEnvironmentAndBadValuesAreNamed) {
+  FakeCollector fake;
+  setenv("TRIBUTARY_ENDPOINT", fake.address().c_str(), 1);
+  setenv("TRIBUTARY_SERVICE_NAME", "from-env", 1);
+  setenv("TRIBUTARY_RESOURCE_ATTRIBUTES", "team=core, region=eu", 1);
+  ClientOptions o;
+  o.endpoints = {"127.0.0.1:1"};
+  auto client = MustCreate(o);
+  client->GetLogger().Info("configured by the environment");
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  const auto stored = fake.Stored();
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].resource().service_name(), "from-env");
+  EXPECT_EQ(stored[0].resource().attributes_size(), 2);
+  client.reset();
+
+  setenv("TRIBUTARY_BACKPRESSURE", "sometimes", 1);
+  setenv("TRIBUTARY_QUEUE_MAX_RECORDS", "lots", 1);
+  auto bad = Client::Create(ClientOptions());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("TRIBUTARY_BACKPRESSURE=sometimes"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("TRIBUTARY_QUEUE_MAX_RECORDS=lots"));
+  for (const char* v : {"TRIBUTARY_ENDPOINT", "TRIBUTARY_SERVICE_NAME",
+                        "TRIBUTARY_RESOURCE_ATTRIBUTES", "TRIBUTARY_BACKPRESSURE",
+                        "TRIBUTARY_QUEUE_MAX_RECORDS"}) {
+    unsetenv(v);
+  }
+  ClientOptions invalid;
+  invalid.sampling_ratio = 2;
+  invalid.redaction.patterns = {{"broken", "(unclosed"}};
+  auto refused = Client::Create(invalid);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("sampling_ratio"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("broken"));
+}
+
+}  // namespace
+}  // namespace tributary::client
