@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The client library against the real collector, as an application uses it.
+# 1. kill -9 and restart tributaryd several times while 4 threads log: every
+#    record the library did not report as dropped is stored exactly once.
+# 2. SIGSTOP the collector while the threads log in drop mode: log calls stay
+#    fast, the drops are counted; after SIGCONT delivery resumes, and again
+#    every record not reported as dropped is stored exactly once.
+set -euo pipefail
+D=collector/tributaryd
+CLI=tools/cli/tributary
+APP=tests/e2e/client_app
+W="$TEST_TMPDIR"
+KILLS=${KILLS:-5}
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+PID=""
+APP_PID=""
+cleanup() {
+  [ -n "$PID" ] && { kill -CONT "$PID" 2>/dev/null; kill -KILL "$PID" 2>/dev/null; } || true
+  [ -n "$APP_PID" ] && kill -KILL "$APP_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# start DIR: starts the collector in DIR; the first start in a DIR picks the
+# ports, restarts reuse them so the client finds the collector again.
+GRPC_PORT=0
+HTTP_PORT=0
+run=0
+start() {
+  local dir=$1
+  run=$((run + 1))
+  local err="$dir/stderr.$run"
+  mkdir -p "$dir"
+  (cd "$dir" && exec "$OLDPWD/$D" --grpc_listen=127.0.0.1:$GRPC_PORT \
+      --http_listen=127.0.0.1:$HTTP_PORT 2> "$err") &
+  PID=$!
+  for _ in $(seq 1 400); do
+    grep -q 'msg=listening' "$err" 2>/dev/null && break
+    kill -0 "$PID" 2>/dev/null || fail "collector run $run exited: $(cat "$err")"
+    sleep 0.05
+  done
+  grep -q 'msg=listening' "$err" || fail "collector run $run did not start: $(cat "$err")"
+  GRPC_PORT=$(sed -n 's/.*grpc=127.0.0.1:\([0-9]*\).*/\1/p' "$err")
+  HTTP_PORT=$(sed -n 's/.*http=127.0.0.1:\([0-9]*\).*/\1/p' "$err")
+}
+
+stored_records() {
+  curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" \
+    | sed -n 's/^tributary_ingest_records_accepted_total{protocol="tributary",signal="logs"} \([0-9]*\)$/\1/p'
+}
+
+# Waits until the running collector has stored more records than now.
+await_progress() {
+  local before now
+  before=$(stored_records || echo 0)
+  for _ in $(seq 1 200); do
+    now=$(stored_records || echo 0)
+    [ "${now:-0}" -gt "${before:-0}" ] && return 0
+    kill -0 "$APP_PID" 2>/dev/null || fail "the app ended early: $(cat "$W/app.out")"
+    sleep 0.05
+  done
+  fail "no records arrived"
+}
+
+stop_collector() {
+  kill -TERM "$PID"
+  for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+  set +e; wait "$PID"; local rc=$?; set -e
+  PID=""
+  [ "$rc" = 0 ] || fail "collector exit $rc after SIGTERM"
+}
+
+wait_app() {
+  for _ in $(seq 1 1800); do kill -0 "$APP_PID" 2>/dev/null || break; sleep 0.1; done
+  set +e; wait "$APP_PID"; local rc=$?; set -e
+  APP_PID=""
+  cat "$1"
+  [ "$rc" = 0 ] || fail "the app exited $rc"
+}
+
+value() { sed -n "s/^$1=\(.*\)$/\1/p" "$2"; }
+
+# check DIR OUT: the buffer in DIR holds every record the app did not report
+# as dropped, each exactly once.
+check() {
+  local dir=$1 out=$2
+  "$CLI" wal dump "$dir/tributary-data" > "$dir/dump.jsonl"
+  grep -o '"stringValue":"rec-[0-9]*"' "$dir/dump.jsonl" | sort > "$dir/ids"
+  local dups stored logged dropped
+  dups=$(uniq -d "$dir/ids" | head -5)
+  [ -z "$dups" ] || fail "stored more than once: $dups"
+  stored=$(wc -l < "$dir/ids")
+  logged=$(value logged "$out")
+  dropped=$(value dropped "$out")
+  [ "$stored" = "$((logged - dropped))" ] || \
+    fail "stored $stored records; logged $logged, dropped $dropped"
+  [ "$(value delivered "$out")" = "$stored" ] || fail "delivered count differs from the buffer"
+  echo "$stored of $logged records stored exactly once ($dropped reported dropped)"
+}
+
+# ---- 1. kill -9 while logging ----
+K="$W/kill"
+start "$K"
+"$APP" --endpoint=127.0.0.1:$GRPC_PORT --threads=4 --rate=5000 --records=200000 \
+    --stop_file="$K/stop" > "$W/app_kill.out" 2>&1 &
+APP_PID=$!
+for k in $(seq 1 "$KILLS"); do
+  await_progress
+  sleep "0.$((RANDOM % 400 + 100))"   # the crash schedule: a random moment
+  kill -KILL "$PID"
+  wait "$PID" 2>/dev/null || true
+  start "$K"
+done
+await_progress
+touch "$K/stop"
+wait_app "$W/app_kill.out"
+[ "$(value flush_complete "$W/app_kill.out")" = 1 ] || fail "flush incomplete"
+[ "$(value reconnects "$W/app_kill.out")" -ge "$KILLS" ] || fail "fewer reconnects than kills"
+stop_collector
+check "$K" "$W/app_kill.out"
+
+# ---- 2. SIGSTOP: drop mode stays fast ----
+S="$W/stop"
+GRPC_PORT=0
+HTTP_PORT=0
+start "$S"
+"$APP" --endpoint=127.0.0.1:$GRPC_PORT --threads=4 --rate=20000 --records=400000 \
+    --queue=1024 --unacked_bytes=1048576 --stop_file="$S/stop" > "$W/app_stop.out" 2>&1 &
+APP_PID=$!
+await_progress
+kill -STOP "$PID"
+sleep 2   # the outage: the app keeps logging against a frozen collector
+kill -CONT "$PID"
+await_progress
+touch "$S/stop"
+wait_app "$W/app_stop.out"
+[ "$(value flush_complete "$W/app_stop.out")" = 1 ] || fail "flush incomplete after SIGCONT"
+[ "$(value dropped "$W/app_stop.out")" -gt 0 ] || fail "no drops counted during the outage"
+# A call that waited for the frozen collector would take the whole outage.
+[ "$(value max_call_us "$W/app_stop.out")" -lt 200000 ] || fail "a log call blocked"
+stop_collector
+check "$S" "$W/app_stop.out"
+echo "PASS"
