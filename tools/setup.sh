@@ -11,6 +11,8 @@ PACKAGES=(
   librocksdb-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev libsnappy-dev libre2-dev libcurl4-openssl-dev libmicrohttpd-dev
   zlib1g-dev
+  # Benchmark baseline: spdlog's async logger (client_bench).
+  libspdlog-dev
   # Test peers: promtool lints /metrics; curl talks to the HTTP endpoints.
   prometheus curl
   # Toolchain.

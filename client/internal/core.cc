@@ -15,6 +15,10 @@ QueueOptions ToQueueOptions(const ClientOptions::Queue& q) {
   o.policy = q.policy == Backpressure::kBlock ? FullPolicy::kBlock : FullPolicy::kDrop;
   o.drop_wait = q.drop_wait;
   o.block_deadline = q.block_deadline;
+  // The sender looks for records on its own (Sender::Wait), so a log call
+  // does not pay for waking it; only a queue filling up (the sender behind)
+  // makes a call wake it.
+  o.wake_threshold = std::max<size_t>(1, q.max_records * 3 / 4);
   return o;
 }
 

@@ -13,9 +13,13 @@
 //   consumer discards one unprotected record per credit, oldest first.
 // - The consumer sees records in push order across both lanes.
 //
-// The fast path (room available) is a few atomic operations; a mutex and a
-// condition variable are touched only by waiters (a full queue in kBlock or
-// with drop_wait, and an idle consumer).
+// The fast path (room available) is four atomic read-modify-writes and a
+// fence: records and bytes are admitted together by one compare-and-swap on
+// a packed word. A mutex and a condition variable are touched only by
+// waiters (a full queue in kBlock or with drop_wait, and an idle consumer),
+// and a push wakes an idle consumer only once `wake_threshold` records are
+// queued, so producers do not pay for a wake-up per record; the consumer is
+// expected to look on its own at least that often.
 #pragma once
 
 #include <algorithm>
@@ -42,6 +46,8 @@ struct QueueOptions {
   absl::Duration drop_wait = absl::ZeroDuration();
   // kBlock: how long a push may wait for room (infinite = until there is).
   absl::Duration block_deadline = absl::InfiniteDuration();
+  // A push wakes a waiting consumer when this many records are queued.
+  size_t wake_threshold = 1;
 };
 
 enum class PushResult {
@@ -63,10 +69,12 @@ struct QueueStats {
 template <typename T>
 class RecordQueue {
  public:
+  // max_records is capped at 2^20 - 1 and max_bytes at 2^44 - 1 (they share
+  // one word).
   explicit RecordQueue(QueueOptions options)
-      : options_(options),
-        protected_(std::max<size_t>(options.max_records, 2)),
-        unprotected_(std::max<size_t>(options.max_records, 2)) {}
+      : options_(Capped(options)),
+        protected_(std::max<size_t>(options_.max_records, 2)),
+        unprotected_(std::max<size_t>(options_.max_records, 2)) {}
 
   RecordQueue(const RecordQueue&) = delete;
   RecordQueue& operator=(const RecordQueue&) = delete;
@@ -82,6 +90,7 @@ class RecordQueue {
           .fetch_add(1, std::memory_order_relaxed);
       return result;
     }
+    // Also counts what was enqueued: one order per admitted record.
     const uint64_t order = next_order_.fetch_add(1, std::memory_order_relaxed);
     auto put = [&](Slot& s) {
       s.order = order;
@@ -91,13 +100,18 @@ class RecordQueue {
     // Admission guarantees a free cell (each lane holds max_records).
     while (!(is_protected ? protected_ : unprotected_).TryPush(put)) std::this_thread::yield();
     if (!is_protected) unclaimed_unprotected_.fetch_add(1, std::memory_order_release);
-    enqueued_.fetch_add(1, std::memory_order_relaxed);
-    const uint64_t now = count_.load(std::memory_order_relaxed);
-    uint64_t high = high_watermark_.load(std::memory_order_relaxed);
-    while (now > high && !high_watermark_.compare_exchange_weak(high, now)) {
+    const uint64_t now = Count(state_.load(std::memory_order_relaxed));
+    if (now > high_watermark_.load(std::memory_order_relaxed)) {
+      uint64_t high = high_watermark_.load(std::memory_order_relaxed);
+      while (now > high && !high_watermark_.compare_exchange_weak(high, now)) {
+      }
     }
-    pushes_.fetch_add(1, std::memory_order_seq_cst);
-    if (consumer_waiting_.load(std::memory_order_seq_cst)) Wake();
+    // Pairs with the fence in WaitForRecords: either the consumer sees this
+    // record or this push sees the consumer waiting.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (consumer_waiting_.load(std::memory_order_relaxed) && now >= options_.wake_threshold) {
+      WakeConsumer();
+    }
     return result;
   }
 
@@ -135,18 +149,19 @@ class RecordQueue {
 
   // The consumer thread only: waits until a record may be there or the
   // deadline passes. True if one is.
+  // Pushes below the wake threshold do not wake it: it sees them when the
+  // deadline passes.
   bool WaitForRecords(absl::Time deadline) {
     if (protected_.Peek() != nullptr || unprotected_.Peek() != nullptr) return true;
     std::unique_lock<std::mutex> lock(mu_);
-    const uint64_t seen = pushes_.load(std::memory_order_seq_cst);
-    consumer_waiting_.store(true, std::memory_order_seq_cst);
-    if (protected_.Peek() == nullptr && unprotected_.Peek() == nullptr) {
-      changed_.wait_until(lock, absl::ToChronoTime(deadline), [&] {
-        return pushes_.load(std::memory_order_seq_cst) != seen || woken_;
-      });
+    consumer_waiting_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const bool empty = protected_.Peek() == nullptr && unprotected_.Peek() == nullptr;
+    if (empty && Count(state_.load(std::memory_order_relaxed)) < options_.wake_threshold) {
+      changed_.wait_until(lock, absl::ToChronoTime(deadline), [&] { return woken_; });
     }
     woken_ = false;
-    consumer_waiting_.store(false, std::memory_order_seq_cst);
+    consumer_waiting_.store(false, std::memory_order_relaxed);
     return protected_.Peek() != nullptr || unprotected_.Peek() != nullptr;
   }
 
@@ -159,13 +174,13 @@ class RecordQueue {
     changed_.notify_all();
   }
 
-  size_t size() const { return count_.load(std::memory_order_relaxed); }
+  size_t size() const { return Count(state_.load(std::memory_order_relaxed)); }
 
   QueueStats stats() const {
     QueueStats s;
-    s.queued = count_.load(std::memory_order_relaxed);
+    s.queued = size();
     s.high_watermark = high_watermark_.load(std::memory_order_relaxed);
-    s.enqueued = enqueued_.load(std::memory_order_relaxed);
+    s.enqueued = next_order_.load(std::memory_order_relaxed);
     s.dropped_protected = dropped_protected_.load(std::memory_order_relaxed);
     s.dropped_unprotected = dropped_unprotected_.load(std::memory_order_relaxed);
     s.evicted = evicted_.load(std::memory_order_relaxed);
@@ -180,19 +195,32 @@ class RecordQueue {
     T value;
   };
 
+  // state_ packs the admitted record count (high 20 bits) and their bytes
+  // (low 44 bits), so one compare-and-swap admits both.
+  static constexpr int kBytesBits = 44;
+  static constexpr uint64_t kOneRecord = uint64_t{1} << kBytesBits;
+  static constexpr uint64_t kBytesMask = kOneRecord - 1;
+  static uint64_t Count(uint64_t state) { return state >> kBytesBits; }
+  static uint64_t Bytes(uint64_t state) { return state & kBytesMask; }
+
+  static QueueOptions Capped(QueueOptions o) {
+    o.max_records = std::min<size_t>(o.max_records, (size_t{1} << (64 - kBytesBits)) - 1);
+    o.max_bytes = std::min<size_t>(o.max_bytes, kBytesMask);
+    o.wake_threshold = std::max<size_t>(1, std::min(o.wake_threshold, o.max_records));
+    return o;
+  }
+
   bool Waits() const {
     return options_.policy == FullPolicy::kBlock || options_.drop_wait > absl::ZeroDuration();
   }
 
   // Reserves room for one record, or takes over an unprotected one's.
   PushResult Admit(bool is_protected, size_t bytes) {
-    uint64_t c = count_.load(std::memory_order_relaxed);
+    uint64_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
-      const bool room = c < options_.max_records &&
-                        bytes_.load(std::memory_order_relaxed) + bytes <= options_.max_bytes;
+      const bool room = Count(s) < options_.max_records && Bytes(s) + bytes <= options_.max_bytes;
       if (!room) break;
-      if (count_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel)) {
-        bytes_.fetch_add(bytes, std::memory_order_relaxed);
+      if (state_.compare_exchange_weak(s, s + kOneRecord + bytes, std::memory_order_acq_rel)) {
         return PushResult::kQueued;
       }
     }
@@ -204,7 +232,7 @@ class RecordQueue {
     while (u > 0) {
       if (unclaimed_unprotected_.compare_exchange_weak(u, u - 1, std::memory_order_acq_rel)) {
         evict_credits_.fetch_add(1, std::memory_order_release);
-        bytes_.fetch_add(bytes, std::memory_order_relaxed);
+        state_.fetch_add(bytes, std::memory_order_relaxed);
         return PushResult::kQueuedByEviction;
       }
     }
@@ -257,10 +285,10 @@ class RecordQueue {
     }
   }
 
-  void Release(size_t bytes) { bytes_.fetch_sub(bytes, std::memory_order_relaxed); }
+  void Release(size_t bytes) { state_.fetch_sub(bytes, std::memory_order_relaxed); }
 
   void Taken() {
-    count_.fetch_sub(1, std::memory_order_acq_rel);
+    state_.fetch_sub(kOneRecord, std::memory_order_acq_rel);
     taken_.fetch_add(1, std::memory_order_relaxed);
     Freed();
   }
@@ -280,23 +308,21 @@ class RecordQueue {
   MpscRing<Slot> protected_;
   MpscRing<Slot> unprotected_;
 
-  alignas(64) std::atomic<uint64_t> count_{0};  // admissions not yet taken
-  alignas(64) std::atomic<uint64_t> bytes_{0};
+  // Admissions not yet taken, and their bytes (see Count and Bytes).
+  alignas(64) std::atomic<uint64_t> state_{0};
   alignas(64) std::atomic<uint64_t> next_order_{0};
-  std::atomic<uint64_t> unclaimed_unprotected_{0};  // queued, not claimed by an eviction
+  std::atomic<uint64_t> high_watermark_{0};
+  alignas(64) std::atomic<uint64_t> unclaimed_unprotected_{0};  // queued, not claimed by an eviction
   std::atomic<uint64_t> evict_credits_{0};
 
-  std::atomic<uint64_t> enqueued_{0};
-  std::atomic<uint64_t> dropped_protected_{0};
+  alignas(64) std::atomic<uint64_t> dropped_protected_{0};
   std::atomic<uint64_t> dropped_unprotected_{0};
   std::atomic<uint64_t> evicted_{0};
   std::atomic<uint64_t> taken_{0};
-  std::atomic<uint64_t> high_watermark_{0};
 
   // Slow path only.
   std::mutex mu_;
   std::condition_variable changed_;
-  std::atomic<uint64_t> pushes_{0};
   std::atomic<uint64_t> frees_{0};
   std::atomic<bool> consumer_waiting_{false};
   std::atomic<int> waiting_producers_{0};

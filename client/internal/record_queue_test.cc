@@ -133,6 +133,26 @@ TEST(RecordQueueTest, WakeConsumerEndsAWait) {
   waker.join();
 }
 
+TEST(RecordQueueTest, APushAtTheWakeThresholdWakesAWaitingConsumer) {
+  QueueOptions o = Options(16);
+  o.wake_threshold = 3;
+  RecordQueue<Item> q(o);
+  std::atomic<bool> waiting{false};
+  absl::Duration waited;
+  std::thread consumer([&] {
+    const absl::Time start = absl::Now();
+    waiting = true;
+    // Without the wake it would sleep until this deadline.
+    EXPECT_TRUE(q.WaitForRecords(start + absl::Minutes(5)));
+    waited = absl::Now() - start;
+  });
+  while (!waiting) std::this_thread::yield();
+  for (int i = 0; i < 3; ++i) Push(q, i);
+  consumer.join();
+  EXPECT_LT(waited, absl::Minutes(1));
+  EXPECT_EQ(Drain(q), (std::vector<int>{0, 1, 2}));
+}
+
 // Many producers, protected and not, against one consumer on a small queue:
 // every push is accounted for exactly once (taken, dropped or evicted), no
 // record is taken twice, and each producer's records of one kind keep their

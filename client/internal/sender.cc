@@ -479,6 +479,7 @@ void Sender::FillBatches(absl::Time now) {
              options_.max_unacked_bytes) {
     bool took = queue.Pop([&](RecordSlot& slot) { AddRecord(slot); });
     if (!took) break;
+    took_records_ = true;
     if (building_records_ == 1) building_since_ = now;
     if (flush_preparing_ != 0 && flush_take_left_ > 0) --flush_take_left_;
     if (building_records_ >= options_.batch.max_records ||
@@ -646,6 +647,14 @@ void Sender::Wait(absl::Time now) {
     deadline = std::min(deadline, sent_.front().second + options_.retry.ack_timeout);
   }
   if (now < paused_until_) deadline = std::min(deadline, paused_until_);
+  // Log calls do not wake the sender (see Core): it looks for records every
+  // millisecond while they arrive, and backs off to a quarter of max_delay
+  // (at most 50 ms) while none do.
+  const absl::Duration slowest =
+      std::clamp(options_.batch.max_delay / 4, absl::Milliseconds(1), absl::Milliseconds(50));
+  poll_ = took_records_ ? absl::Milliseconds(1) : std::min(poll_ * 2, slowest);
+  took_records_ = false;
+  deadline = std::min(deadline, now + poll_);
   // The clock may be a test's: wait in real time for the same span.
   const absl::Time real_deadline = absl::Now() + std::max(deadline - now, absl::ZeroDuration());
   const bool want_records = unacked_bytes_.load(std::memory_order_relaxed) + building_bytes_ <

@@ -140,6 +140,8 @@ class Sender {
   absl::Time building_since_;
   std::vector<uint32_t> scope_map_;  // client scope -> 1-based batch scope (0 = unused)
   absl::Time next_metrics_;
+  bool took_records_ = false;  // since the last wait
+  absl::Duration poll_ = absl::Milliseconds(1);
   std::mt19937_64 rng_;
   // Flushes: records still to take for the one being prepared, and the
   // targets (last seq) of the prepared ones.

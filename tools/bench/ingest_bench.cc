@@ -31,6 +31,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tools/bench/process.h"
 
 ABSL_FLAG(int, seconds, 10, "seconds of load per run");
 ABSL_FLAG(std::string, dir, "/tmp/tributary-ingest-bench", "scratch directory (removed)");
@@ -38,68 +39,11 @@ ABSL_FLAG(std::string, dir, "/tmp/tributary-ingest-bench", "scratch directory (r
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Process {
-  pid_t pid = -1;
-  std::string log;
-};
-
-Process Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  Process p;
-  p.log = log;
-  p.pid = fork();
-  if (p.pid == 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  return p;
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// The port from the "msg=listening grpc=HOST:PORT" line.
-int AwaitListening(const Process& p) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (absl::Now() < deadline) {
-    const std::string text = Slurp(p.log);
-    const size_t at = text.find("msg=listening grpc=");
-    if (at != std::string::npos) {
-      const size_t colon = text.find(':', at + 19);
-      int port = 0;
-      if (absl::SimpleAtoi(text.substr(colon + 1, text.find_first_of(" \n", colon) - colon - 1),
-                           &port)) {
-        return port;
-      }
-    }
-    int status;
-    if (waitpid(p.pid, &status, WNOHANG) == p.pid) break;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  std::fprintf(stderr, "server did not start:\n%s\n", Slurp(p.log).c_str());
-  std::exit(1);
-}
-
-void Stop(Process& p) {
-  kill(p.pid, SIGTERM);
-  for (int i = 0; i < 300; ++i) {
-    int status;
-    if (waitpid(p.pid, &status, WNOHANG) == p.pid) return;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  kill(p.pid, SIGKILL);
-  waitpid(p.pid, nullptr, 0);
-}
+using tributary::bench::AwaitListening;
+using tributary::bench::Process;
+using tributary::bench::Slurp;
+using tributary::bench::Spawn;
+using tributary::bench::Stop;
 
 // Peak and current resident memory of a process, in MiB.
 std::pair<double, double> Memory(pid_t pid) {

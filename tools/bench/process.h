@@ -1,0 +1,28 @@
+// Child processes for the benchmarks that drive the real binaries.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace tributary::bench {
+
+struct Process {
+  pid_t pid = -1;
+  std::string log;  // the child's stdout and stderr
+};
+
+// Starts argv[0] (a path) with its output in `log`.
+Process Spawn(const std::vector<std::string>& argv, const std::string& log);
+
+std::string Slurp(const std::string& path);
+
+// The gRPC port from a collector's "msg=listening grpc=HOST:PORT" line
+// (waits up to 30 s; exits the benchmark if the server does not start).
+int AwaitListening(const Process& p);
+
+// SIGTERM, then SIGKILL after 15 s.
+void Stop(Process& p);
+
+}  // namespace tributary::bench
