@@ -370,6 +370,29 @@ TEST(ClientTest, FailsOverToTheNextEndpoint) {
   EXPECT_EQ(client->stats().endpoint, fake.address());
 }
 
+TEST(ClientTest, SpeaksTlsWithTheConfiguredRoots) {
+  FakeCollector fake(/*tls=*/true);
+  ClientOptions o = Options(fake);
+  o.tls.enabled = true;
+  o.tls.ca_file = "client/testing/test_cert.pem";
+  o.tls.server_name = "collector.test";
+  auto client = MustCreate(o);
+  client->GetLogger().Info("over TLS");
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  EXPECT_EQ(LogCount(fake.Stored()), 1u);
+
+  // Without the test roots the certificate is not trusted: nothing is sent.
+  ClientOptions untrusted = o;
+  untrusted.tls.ca_file.clear();
+  auto refused = MustCreate(untrusted);
+  refused->GetLogger().Info("never sent");
+  const DeliveryReport report = refused->Flush(absl::Milliseconds(500));
+  EXPECT_FALSE(report.complete);
+  EXPECT_FALSE(refused->stats().connected);
+  EXPECT_FALSE(report.last_error.empty());
+  EXPECT_EQ(LogCount(fake.Stored()), 1u);
+}
+
 TEST(ClientTest, AFixedProducerIdContinuesAfterWhatTheCollectorHolds) {
   FakeCollector fake;
   fake.SetResumePoint("orders-1", 100);
@@ -489,6 +512,33 @@ TEST(ClientTest, MetricsAreAggregatedAndSentAsCumulativePoints) {
   EXPECT_THAT(client->stats().last_error, HasSubstr("http_requests"));
 }
 
+TEST(ClientTest, ItsOwnCountersCanBeSentAsMetrics) {
+  FakeCollector fake;
+  ClientOptions o = Options(fake);
+  o.export_client_metrics = true;
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger();
+  for (int i = 0; i < 7; ++i) log.Info("counted");
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);  // sends the 7 records
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);  // and metrics that saw them
+  double enqueued = -1;
+  double delivered = -1;
+  bool has_drop_reasons = false;
+  for (const auto& b : fake.Stored()) {
+    for (const auto& m : b.metrics()) {
+      if (m.name() == "tributary_client_records_enqueued_total") enqueued = m.as_double();
+      if (m.name() == "tributary_client_records_delivered_total") delivered = m.as_double();
+      if (m.name() == "tributary_client_records_dropped_total" && m.labels_size() == 1 &&
+          m.labels(0).value() == "sampled") {
+        has_drop_reasons = true;
+      }
+    }
+  }
+  EXPECT_EQ(enqueued, 7);
+  EXPECT_GE(delivered, 7);
+  EXPECT_TRUE(has_drop_reasons);
+}
+
 TEST(ClientTest, SamplingKeepsWholeTracesAndProtectedLevels) {
   FakeCollector fake;
   ClientOptions o = Options(fake);
@@ -556,10 +606,13 @@ TEST(ClientTest, OptionsComeFromTheEnvironmentAndBadValuesAreNamed) {
   ClientOptions invalid;
   invalid.sampling_ratio = 2;
   invalid.redaction.patterns = {{"broken", "(unclosed"}};
+  invalid.tls.enabled = true;
+  invalid.tls.ca_file = "/nonexistent/ca.pem";
   auto refused = Client::Create(invalid);
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(refused.status().message(), HasSubstr("sampling_ratio"));
   EXPECT_THAT(refused.status().message(), HasSubstr("broken"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("tls.ca_file /nonexistent/ca.pem"));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "client/options.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -177,6 +178,20 @@ absl::Status Validate(const ClientOptions& o) {
   check(o.retry.connect_timeout > absl::ZeroDuration(), "retry.connect_timeout must be positive");
   check(o.retry.ack_timeout > absl::ZeroDuration(), "retry.ack_timeout must be positive");
   check(o.limits.max_fields <= UINT16_MAX, "limits.max_fields must be at most 65535");
+  if (o.tls.enabled) {
+    for (const auto& [name, path] : {std::pair{"tls.ca_file", &o.tls.ca_file},
+                                     std::pair{"tls.cert_file", &o.tls.cert_file},
+                                     std::pair{"tls.key_file", &o.tls.key_file}}) {
+      if (path->empty()) continue;
+      if (FILE* f = std::fopen(path->c_str(), "rb")) {
+        std::fclose(f);
+      } else {
+        problems.push_back(absl::StrCat(name, " ", *path, " cannot be read"));
+      }
+    }
+    check(o.tls.cert_file.empty() == o.tls.key_file.empty(),
+          "tls.cert_file and tls.key_file go together");
+  }
   if (o.redaction.enabled) {
     auto redactor =
         Redactor::Create(o.redaction.keys, o.redaction.patterns, o.redaction.replacement);

@@ -13,8 +13,9 @@ PACKAGES=(
   zlib1g-dev
   # Benchmark baseline: spdlog's async logger (client_bench).
   libspdlog-dev
-  # Test peers: promtool lints /metrics; curl talks to the HTTP endpoints.
-  prometheus curl
+  # Test peers: promtool lints /metrics; curl talks to the HTTP endpoints;
+  # python3 reads JSON in the end-to-end scripts.
+  prometheus curl python3
   # Toolchain.
   g++ git
 )

@@ -1,5 +1,8 @@
 #include "client/testing/fake_collector.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -7,10 +10,28 @@ namespace tributary::client::testing {
 
 namespace tv1 = ::tributary::v1;
 
-FakeCollector::FakeCollector() {
+namespace {
+
+std::string ReadTestFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+FakeCollector::FakeCollector(bool tls) {
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (tls) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({ReadTestFile("client/testing/test_key.pem"),
+                                      ReadTestFile("client/testing/test_cert.pem")});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort("127.0.0.1:0", creds, &port);
   builder.RegisterService(this);
   server_ = builder.BuildAndStart();
   address_ = absl::StrCat("127.0.0.1:", port);

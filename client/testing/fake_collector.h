@@ -21,7 +21,9 @@ namespace tributary::client::testing {
 
 class FakeCollector final : public tributary::v1::IngestService::Service {
  public:
-  FakeCollector();
+  // With `tls`, it serves client/testing/test_cert.pem (names collector.test
+  // and 127.0.0.1; a self-signed test certificate and its key).
+  explicit FakeCollector(bool tls = false);
   ~FakeCollector() override;
 
   // "127.0.0.1:port".

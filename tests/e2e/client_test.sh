@@ -5,10 +5,13 @@
 # 2. SIGSTOP the collector while the threads log in drop mode: log calls stay
 #    fast, the drops are counted; after SIGCONT delivery resumes, and again
 #    every record not reported as dropped is stored exactly once.
+# 3. The README's example program, configured by TRIBUTARY_* variables: its
+#    logs, spans and metrics arrive, redacted and linked.
 set -euo pipefail
 D=collector/tributaryd
 CLI=tools/cli/tributary
 APP=tests/e2e/client_app
+EXAMPLE=client/examples/checkout
 W="$TEST_TMPDIR"
 KILLS=${KILLS:-5}
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -140,4 +143,46 @@ wait_app "$W/app_stop.out"
 [ "$(value max_call_us "$W/app_stop.out")" -lt 200000 ] || fail "a log call blocked"
 stop_collector
 check "$S" "$W/app_stop.out"
+
+# ---- 3. the example program ----
+E="$W/example"
+GRPC_PORT=0
+HTTP_PORT=0
+start "$E"
+TRIBUTARY_ENDPOINT=127.0.0.1:$GRPC_PORT TRIBUTARY_SERVICE_INSTANCE_ID=example-1 \
+    "$EXAMPLE" > "$W/example.out" 2>&1 || fail "example exited $?: $(cat "$W/example.out")"
+cat "$W/example.out"
+grep -q "^delivered [0-9]* records (batches: [0-9]*); 0 undelivered" "$W/example.out" \
+  || fail "example did not deliver everything"
+grep -q "^traceparent for downstream calls: 00-[0-9a-f]\{32\}-[0-9a-f]\{16\}-01$" \
+  "$W/example.out" || fail "no traceparent printed"
+stop_collector
+"$CLI" wal dump "$E/tributary-data" > "$E/dump.jsonl"
+count() { grep -o "$1" "$E/dump.jsonl" | wc -l; }
+[ "$(count '"stringValue":"order received"')" = 100 ] || fail "not 100 'order received' logs"
+[ "$(count '"stringValue":"order audited"')" = 100 ] || fail "audit logs from the worker threads"
+[ "$(count '"name":"charge card"')" = 100 ] || fail "not 100 payment spans"
+[ "$(count '"stringValue":"never-sent"')" = 0 ] || fail "a password left the process"
+[ "$(count '"stringValue":"\*\*\*REDACTED\*\*\*"')" -ge 80 ] || fail "passwords not redacted"
+[ "$(count '"stringValue":"example-1"')" -ge 1 ] || fail "TRIBUTARY_SERVICE_INSTANCE_ID ignored"
+grep -q '"name":"checkout_orders"' "$E/dump.jsonl" || fail "no checkout_orders metric"
+grep -q '"name":"checkout_order_amount"' "$E/dump.jsonl" || fail "no histogram"
+# The audit line logged on another thread carries the request's trace.
+python3 - "$E/dump.jsonl" <<'PY' || fail "worker-thread logs lost their trace"
+import json, sys
+spans, audits = set(), []
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    for rs in e.get("traces", {}).get("resourceSpans", []):
+        for ss in rs.get("scopeSpans", []):
+            for s in ss.get("spans", []):
+                if s["name"] == "POST /checkout":
+                    spans.add((s["traceId"], s["spanId"]))
+    for rl in e.get("logs", {}).get("resourceLogs", []):
+        for sl in rl.get("scopeLogs", []):
+            for r in sl.get("logRecords", []):
+                if r.get("body", {}).get("stringValue") == "order audited":
+                    audits.append((r.get("traceId"), r.get("spanId")))
+assert len(audits) == 100 and all(a in spans for a in audits), (len(audits), len(spans))
+PY
 echo "PASS"
