@@ -185,6 +185,10 @@ class Producer {
     bool write_pending = false, read_pending = false;
     std::deque<uint64_t> to_send;  // resends first, in seq order
     absl::Time not_before = absl::InfinitePast();
+    // After a retryable refusal the collector refuses this stream's later
+    // batches until the refused one is resent: wait for every answer before
+    // sending anything, then resend in seq order.
+    bool rewinding = false;
     int window = 0;  // batches sent on this stream and not yet answered
     bool hello_sent = false;
     grpc::ByteBuffer read_buf;
@@ -213,7 +217,9 @@ class Producer {
             write(hello.SerializeAsString());
             window = 1;  // the handshake's ack
             hello_sent = true;
-          } else if (handshaken && window < options_.in_flight && absl::Now() >= not_before) {
+          } else if (handshaken && window < options_.in_flight && absl::Now() >= not_before &&
+                     !(rewinding && window > 0)) {
+            rewinding = false;
             if (!to_send.empty()) {
               const uint64_t seq = to_send.front();
               to_send.pop_front();
@@ -252,7 +258,7 @@ class Producer {
       // full window the next ack wakes the loop (never spin on a past time).
       absl::Time wake = absl::Now() + absl::Milliseconds(100);
       const bool could_send = handshaken && !write_pending && !finishing &&
-                              window < options_.in_flight;
+                              window < options_.in_flight && !(rewinding && window > 0);
       if (could_send && interval_ > absl::ZeroDuration()) wake = std::min(wake, next_send_);
       if (could_send && not_before > absl::Now()) wake = std::min(wake, not_before);
       void* tag = nullptr;
@@ -306,7 +312,7 @@ class Producer {
             }
           }
           if (ack.seq() == 0) break;
-          HandleAck(ack, &to_send, &not_before);
+          HandleAck(ack, &to_send, &not_before, &rewinding);
           break;
         }
       }
@@ -335,7 +341,7 @@ class Producer {
   }
 
   void HandleAck(const tributary::v1::IngestAck& ack, std::deque<uint64_t>* to_send,
-                 absl::Time* not_before) {
+                 absl::Time* not_before, bool* rewinding) {
     auto it = unacked_.find(ack.seq());
     if (it == unacked_.end()) return;  // already settled (a late duplicate answer)
     const double ms = absl::ToDoubleMilliseconds(absl::Now() - it->second);
@@ -363,6 +369,7 @@ class Producer {
         ++tally_.throttled;
         tally_.last_error = ack.message();
         to_send->push_back(ack.seq());
+        *rewinding = true;
         *not_before = absl::Now() + absl::Milliseconds(std::max<uint32_t>(ack.retry_after_ms(), 10));
         break;
     }
