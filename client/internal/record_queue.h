@@ -106,11 +106,14 @@ class RecordQueue {
       while (now > high && !high_watermark_.compare_exchange_weak(high, now)) {
       }
     }
-    // Pairs with the fence in WaitForRecords: either the consumer sees this
-    // record or this push sees the consumer waiting.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (consumer_waiting_.load(std::memory_order_relaxed) && now >= options_.wake_threshold) {
-      WakeConsumer();
+    (is_protected ? protected_ : unprotected_).PrefetchNext(kPrefetchBytes);
+    if (now >= options_.wake_threshold) {
+      // Pairs with the fence in WaitForRecords: either the consumer sees
+      // this many records and does not sleep, or this push sees it waiting.
+      // Below the threshold a push never wakes it, so it needs no fence (the
+      // fence would wait for this record's stores to reach the cache).
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (consumer_waiting_.load(std::memory_order_relaxed)) WakeConsumer();
     }
     return result;
   }
@@ -202,6 +205,10 @@ class RecordQueue {
   static constexpr uint64_t kBytesMask = kOneRecord - 1;
   static uint64_t Count(uint64_t state) { return state >> kBytesBits; }
   static uint64_t Bytes(uint64_t state) { return state & kBytesMask; }
+
+  // The part of the next cell warmed for the next push: its header and a
+  // typical record.
+  static constexpr size_t kPrefetchBytes = 320;
 
   static QueueOptions Capped(QueueOptions o) {
     o.max_records = std::min<size_t>(o.max_records, (size_t{1} << (64 - kBytesBits)) - 1);

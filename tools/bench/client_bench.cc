@@ -10,10 +10,13 @@
 //   tributary, no collector        (nothing listens; drop mode)
 //   spdlog async logger            (queue 8192, one worker, null sink; the same
 //                                   message and fields formatted the spdlog way)
-// Heap allocations per call are counted on the calling thread. Delivery: one
-// thread logs --delivered records as fast as it can (block policy, so
-// nothing is dropped) and the clock stops when Flush reports them durable.
-// The last line is RESULT (see BENCHMARKS.md).
+// Heap allocations per call are counted on the calling thread (a replaced
+// global operator new). Delivery: one thread logs --delivered records as fast
+// as it can (block policy, so nothing is dropped) and the clock stops when
+// Flush reports them durable; its baseline is `tributary loadgen` with one
+// producer (pre-encoded 1000-record batches: what the collector takes from
+// one stream) for 5 s on the same collector just before. The last line is
+// RESULT (see BENCHMARKS.md).
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +46,7 @@ ABSL_FLAG(int, calls, 600000, "measured log calls per thread per run");
 ABSL_FLAG(int, rate, 100000, "log calls per second per thread");
 ABSL_FLAG(int, delivered, 2000000, "records logged for the delivery run");
 ABSL_FLAG(std::string, dir, "/tmp/tributary-client-bench", "scratch directory (removed)");
+ABSL_FLAG(bool, baseline_only, false, "measure only the timer around an empty call, then exit");
 
 // Heap allocations made by this thread.
 namespace {
@@ -197,6 +201,11 @@ int main(int argc, char** argv) {
               "thread at %d calls/s per thread\n\n",
               sizeof(kMessage) - 1, calls, rate);
 
+  // What the measurement itself costs: the two clock reads around nothing.
+  const Latency empty = Measure(1, calls, rate, [](int, int) {});
+  Print("(timer around an empty call)", 1, empty);
+  if (absl::GetFlag(FLAGS_baseline_only)) return 0;
+
   std::ofstream(root + "/config.yaml")
       << "storage:\n  data_dir: " << root << "/data\n  durability: sync\n"
       << "server:\n  status_log_interval: 0\n";
@@ -204,8 +213,8 @@ int main(int argc, char** argv) {
       {"collector/tributaryd", "--config=" + root + "/config.yaml", "--grpc_listen=127.0.0.1:0",
        "--http_listen=127.0.0.1:0"},
       root + "/tributaryd.log");
-  const std::string live =
-      absl::StrCat("127.0.0.1:", tributary::bench::AwaitListening(collector));
+  const int port = tributary::bench::AwaitListening(collector);
+  const std::string live = absl::StrCat("127.0.0.1:", port);
   // Nothing listens on port 1 (privileged, unused).
   const std::string nowhere = "127.0.0.1:1";
 
@@ -230,6 +239,12 @@ int main(int argc, char** argv) {
   // Delivery: as fast as one thread can log, nothing dropped. The runs above
   // wrote to the collector's disk; let that writeback finish first.
   ::sync();
+  const tributary::bench::Load loadgen =
+      tributary::bench::RunLoadgen(port, 1, 0, 5, root + "/loadgen.log");
+  std::printf("\nbaseline: tributary loadgen, 1 producer, pre-encoded 1000-record batches: "
+              "%.0f records/s\n",
+              loadgen.records_per_s);
+  ::sync();
   const int n = absl::GetFlag(FLAGS_delivered);
   auto client = MakeClient(live, tributary::client::Backpressure::kBlock);
   Logger log = client->GetLogger("bench");
@@ -244,21 +259,24 @@ int main(int argc, char** argv) {
   client->Shutdown(absl::Seconds(10));
   const double delivered_per_s = ds.records_delivered / seconds;
   const uint64_t dropped = ds.dropped_full_protected + ds.dropped_full_unprotected + ds.evicted;
-  std::printf("\ndelivery: %d records logged by 1 thread, %llu delivered durable in %.2f s "
-              "(%.0f records/s), %llu dropped, flush %s\n",
+  std::printf("delivery: %d records logged by 1 thread, %llu delivered durable in %.2f s "
+              "(%.0f records/s, %.2f of loadgen's), %llu dropped, flush %s\n",
               n, static_cast<unsigned long long>(ds.records_delivered), seconds, delivered_per_s,
-              static_cast<unsigned long long>(dropped), report.complete ? "complete" : "INCOMPLETE");
+              delivered_per_s / loadgen.records_per_s, static_cast<unsigned long long>(dropped),
+              report.complete ? "complete" : "INCOMPLETE");
   tributary::bench::Stop(collector);
   fs::remove_all(root);
 
   std::printf("\nlive 1-thread run: %llu calls dropped (queue full)\n",
               static_cast<unsigned long long>(live_drops));
   std::printf("RESULT p50_ns=%lld p99_ns=%lld p999_ns=%lld spdlog_p50_ns=%lld spdlog_p99_ns=%lld "
-              "p50_vs_spdlog=%.2f allocs_per_call=%.4f delivered_records_per_s=%.0f\n",
+              "p50_vs_spdlog=%.2f allocs_per_call=%.4f delivered_records_per_s=%.0f "
+              "delivered_vs_loadgen=%.2f\n",
               static_cast<long long>(ours1.p50), static_cast<long long>(ours1.p99),
               static_cast<long long>(ours1.p999), static_cast<long long>(spd1.p50),
               static_cast<long long>(spd1.p99),
               static_cast<double>(ours1.p50) / static_cast<double>(spd1.p50),
-              ours1.allocs_per_call, report.complete && dropped == 0 ? delivered_per_s : 0.0);
+              ours1.allocs_per_call, report.complete && dropped == 0 ? delivered_per_s : 0.0,
+              delivered_per_s / loadgen.records_per_s);
   return 0;
 }

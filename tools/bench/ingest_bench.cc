@@ -40,6 +40,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using tributary::bench::AwaitListening;
+using tributary::bench::Load;
 using tributary::bench::Process;
 using tributary::bench::Slurp;
 using tributary::bench::Spawn;
@@ -58,39 +59,8 @@ std::pair<double, double> Memory(pid_t pid) {
   return {peak / 1024, now / 1024};
 }
 
-struct Load {
-  double records_per_s = 0;
-  double p50_ms = 0;
-  double p99_ms = 0;
-};
-
 Load RunLoadgen(int port, int producers, double rate, const std::string& log) {
-  std::vector<std::string> argv = {"tools/cli/tributary",
-                                   "loadgen",
-                                   absl::StrCat("--target=127.0.0.1:", port),
-                                   absl::StrCat("--producers=", producers),
-                                   "--in_flight=8",
-                                   "--batch=1000",
-                                   absl::StrCat("--duration=", absl::GetFlag(FLAGS_seconds), "s"),
-                                   "--drain_timeout=60s"};
-  if (rate > 0) argv.push_back(absl::StrCat("--rate=", static_cast<int64_t>(rate)));
-  Process p = Spawn(argv, log);
-  int status = 0;
-  waitpid(p.pid, &status, 0);
-  const std::string out = Slurp(log);
-  Load load;
-  const size_t at = out.find("RESULT ");
-  if (at == std::string::npos || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "loadgen failed:\n%s\n", out.c_str());
-    std::exit(1);
-  }
-  for (absl::string_view kv : absl::StrSplit(out.substr(at + 7, out.find('\n', at) - at - 7), ' ')) {
-    std::pair<std::string, std::string> p2 = absl::StrSplit(kv, '=');
-    if (p2.first == "records_per_s") absl::SimpleAtod(p2.second, &load.records_per_s);
-    if (p2.first == "ack_p50_ms") absl::SimpleAtod(p2.second, &load.p50_ms);
-    if (p2.first == "ack_p99_ms") absl::SimpleAtod(p2.second, &load.p99_ms);
-  }
-  return load;
+  return tributary::bench::RunLoadgen(port, producers, rate, absl::GetFlag(FLAGS_seconds), log);
 }
 
 // "appends=N fsyncs=M" from the collector's shutdown line, as "N batches shared

@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -71,6 +73,35 @@ void Stop(Process& p) {
   }
   kill(p.pid, SIGKILL);
   waitpid(p.pid, nullptr, 0);
+}
+
+Load RunLoadgen(int port, int producers, double rate, int seconds, const std::string& log) {
+  std::vector<std::string> argv = {"tools/cli/tributary",
+                                   "loadgen",
+                                   absl::StrCat("--target=127.0.0.1:", port),
+                                   absl::StrCat("--producers=", producers),
+                                   "--in_flight=8",
+                                   "--batch=1000",
+                                   absl::StrCat("--duration=", seconds, "s"),
+                                   "--drain_timeout=60s"};
+  if (rate > 0) argv.push_back(absl::StrCat("--rate=", static_cast<int64_t>(rate)));
+  Process p = Spawn(argv, log);
+  int status = 0;
+  waitpid(p.pid, &status, 0);
+  const std::string out = Slurp(log);
+  Load load;
+  const size_t at = out.find("RESULT ");
+  if (at == std::string::npos || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "loadgen failed:\n%s\n", out.c_str());
+    std::exit(1);
+  }
+  for (absl::string_view kv : absl::StrSplit(out.substr(at + 7, out.find('\n', at) - at - 7), ' ')) {
+    std::pair<std::string, std::string> p2 = absl::StrSplit(kv, '=');
+    if (p2.first == "records_per_s") absl::SimpleAtod(p2.second, &load.records_per_s);
+    if (p2.first == "ack_p50_ms") absl::SimpleAtod(p2.second, &load.p50_ms);
+    if (p2.first == "ack_p99_ms") absl::SimpleAtod(p2.second, &load.p99_ms);
+  }
+  return load;
 }
 
 }  // namespace tributary::bench

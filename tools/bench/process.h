@@ -25,4 +25,17 @@ int AwaitListening(const Process& p);
 // SIGTERM, then SIGKILL after 15 s.
 void Stop(Process& p);
 
+// What `tributary loadgen` measured.
+struct Load {
+  double records_per_s = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+
+// Runs `tributary loadgen` against 127.0.0.1:port: `producers` streams of
+// 1000-record batches (the 425-byte reference record), 8 in flight each,
+// for `seconds` (at `rate` records/s when > 0). Exits the benchmark if it
+// fails.
+Load RunLoadgen(int port, int producers, double rate, int seconds, const std::string& log);
+
 }  // namespace tributary::bench
