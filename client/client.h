@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/context.h"
 #include "client/options.h"
@@ -255,10 +256,12 @@ class Client {
   // Sends everything queued so far (and the current metric values) and waits
   // until it is durable at the collector or `timeout` passes.
   DeliveryReport Flush(absl::Duration timeout);
+  DeliveryReport Flush(absl::Time deadline) { return Flush(deadline - absl::Now()); }
   // Flushes, then stops the background thread and closes the stream. Later
   // log calls are dropped and counted. What was not delivered by the
   // deadline is reported and discarded.
   DeliveryReport Shutdown(absl::Duration timeout);
+  DeliveryReport Shutdown(absl::Time deadline) { return Shutdown(deadline - absl::Now()); }
 
   ClientStats stats() const;
   const std::string& producer_id() const;

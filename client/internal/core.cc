@@ -37,8 +37,10 @@ Core::Core(const ClientOptions& options, std::string producer_id, Clock clock)
       queue_(ToQueueOptions(options.queue)),
       sender_(options_, producer_id_, this, clock_) {
   for (Level l : options_.protected_levels) protected_mask_ |= 1u << static_cast<int>(l);
-  keep_all_ = options_.sampling_ratio >= 1.0;
-  keep_below_ = static_cast<uint64_t>(options_.sampling_ratio * 18446744073709551616.0);
+  // A trace is kept when its random part (64 bits) is below ratio * 2^64.
+  const double scaled = options_.sampling_ratio * 18446744073709551616.0;
+  keep_all_ = scaled >= 18446744073709551615.0;
+  keep_below_ = keep_all_ ? UINT64_MAX : static_cast<uint64_t>(scaled);
 }
 
 Core::~Core() = default;

@@ -236,9 +236,10 @@ Sender::Sender(const ClientOptions& options, std::string producer_id, SenderSour
     creds = grpc::SslCredentials(ssl);
   }
   for (const std::string& endpoint : options_.endpoints) {
+    // No keepalive pings: a collector's default policy answers frequent ones
+    // on an idle stream with GOAWAY. A dead connection shows when a batch
+    // gets no ack within retry.ack_timeout.
     grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
                 static_cast<int>(absl::ToInt64Milliseconds(options_.retry.initial_backoff)));
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,

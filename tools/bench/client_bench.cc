@@ -219,6 +219,16 @@ int main(int argc, char** argv) {
   const std::string nowhere = "127.0.0.1:1";
 
   tributary::client::ClientStats stats;
+  {
+    // A call below the logger's minimum level.
+    auto client = MakeClient(live, tributary::client::Backpressure::kDrop);
+    Logger quiet = client->GetLogger("bench", tributary::client::Level::kWarn);
+    const Latency off = Measure(1, calls, rate, [&](int, int i) {
+      quiet.Debug(kMessage, {{"user", "ann"}, {"order_id", i}, {"amount", 12.5}});
+    });
+    Print("tributary, level below the minimum", 1, off);
+    client->Shutdown(absl::Seconds(10));
+  }
   const Latency ours1 = Ours(live, 1, calls, rate, &stats);
   Print("tributary, live collector", 1, ours1);
   const uint64_t live_drops = stats.dropped_full_unprotected;
