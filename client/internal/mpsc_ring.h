@@ -91,7 +91,9 @@ class MpscRing {
   }
 
  private:
-  struct Cell {
+  // Whole cache lines: a producer filling one cell never shares a line with
+  // the consumer reading its neighbour.
+  struct alignas(64) Cell {
     std::atomic<uint64_t> sequence{0};
     T value;
   };
