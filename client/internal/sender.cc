@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/grpc_credentials.h"
 #include "base/utf8.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -187,17 +188,6 @@ grpc::ByteBuffer WireBatch(const std::string& producer_id, uint64_t seq,
   return grpc::ByteBuffer(slices, body.empty() ? 1 : 2);
 }
 
-std::string ReadFile(const std::string& path) {
-  std::string out;
-  if (FILE* f = std::fopen(path.c_str(), "rb")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    std::fclose(f);
-  }
-  return out;
-}
-
 void Repair(std::string* text) {
   if (!utf8::IsValid(*text)) *text = utf8::Repair(*text);
 }
@@ -227,14 +217,9 @@ Sender::Sender(const ClientOptions& options, std::string producer_id, SenderSour
     a->set_key(k);
     a->set_value(v);
   }
-  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
-  if (options_.tls.enabled) {
-    grpc::SslCredentialsOptions ssl;
-    if (!options_.tls.ca_file.empty()) ssl.pem_root_certs = ReadFile(options_.tls.ca_file);
-    if (!options_.tls.cert_file.empty()) ssl.pem_cert_chain = ReadFile(options_.tls.cert_file);
-    if (!options_.tls.key_file.empty()) ssl.pem_private_key = ReadFile(options_.tls.key_file);
-    creds = grpc::SslCredentials(ssl);
-  }
+  const std::shared_ptr<grpc::ChannelCredentials> creds =
+      ChannelCredentials(options_.tls.enabled, options_.tls.ca_file, options_.tls.cert_file,
+                         options_.tls.key_file);
   for (const std::string& endpoint : options_.endpoints) {
     // No keepalive pings: a collector's default policy answers frequent ones
     // on an idle stream with GOAWAY. A dead connection shows when a batch

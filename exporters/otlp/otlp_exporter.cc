@@ -1,9 +1,7 @@
 #include "exporters/otlp/otlp_exporter.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
+#include "base/grpc_credentials.h"
 #include "base/mutex.h"
 #include "exporters/otlp/convert.h"
 #include "google/rpc/error_details.pb.h"
@@ -18,13 +16,6 @@ namespace {
 using exporters::Outcome;
 using exporters::Request;
 using exporters::SendResult;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 const char* Method(const std::string& kind) {
   if (kind == "logs") return "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
@@ -72,17 +63,12 @@ uint64_t Rejected(const std::string& kind, const std::string& bytes, std::string
 }  // namespace
 
 OtlpExporter::OtlpExporter(OtlpExporterOptions options) : options_(std::move(options)) {
-  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  const std::shared_ptr<grpc::ChannelCredentials> creds =
+      ChannelCredentials(options_.tls.enabled, options_.tls.ca_file, options_.tls.cert_file,
+                         options_.tls.key_file);
   grpc::ChannelArguments args;
-  if (options_.tls.enabled) {
-    grpc::SslCredentialsOptions ssl;
-    if (!options_.tls.ca_file.empty()) ssl.pem_root_certs = ReadFile(options_.tls.ca_file);
-    if (!options_.tls.cert_file.empty()) ssl.pem_cert_chain = ReadFile(options_.tls.cert_file);
-    if (!options_.tls.key_file.empty()) ssl.pem_private_key = ReadFile(options_.tls.key_file);
-    creds = grpc::SslCredentials(ssl);
-    if (!options_.tls.server_name.empty()) {
-      args.SetSslTargetNameOverride(options_.tls.server_name);
-    }
+  if (options_.tls.enabled && !options_.tls.server_name.empty()) {
+    args.SetSslTargetNameOverride(options_.tls.server_name);
   }
   args.SetMaxReceiveMessageSize(16 << 20);
   channel_ = grpc::CreateCustomChannel(options_.endpoint, creds, args);
