@@ -187,6 +187,7 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
         " (address in use or not available)"));
   }
   health_->SetServing(buffer_->Stats().writable);
+  if (absl::Status s = StartExporters(); !s.ok()) return s;
   ticker_ = std::thread([this] { Tick(); });
   started_.store(true, std::memory_order_release);
   log::Info("listening", {{"grpc", absl::StrCat(config_.server.grpc_listen.substr(
@@ -339,6 +340,29 @@ Daemon::Rates Daemon::RecentRates() {
   return r;
 }
 
+absl::Status Daemon::StartExporters() {
+  export_metrics_ = std::make_unique<exporters::DeliveryMetrics>(&registry_);
+  const OtlpExportConfig& otlp = config_.exporters.otlp;
+  if (otlp.enabled) {
+    exporters_.push_back(std::make_unique<exporters::DeliveryLoop>(
+        buffer_.get(), std::make_unique<otlp::OtlpExporter>(otlp.options), otlp.delivery,
+        export_metrics_.get()));
+  }
+  for (auto& e : exporters_) {
+    if (absl::Status s = e->Start(); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("exporter ", e->consumer(), ": ", s.message()));
+    }
+    log::Info("exporter started", {{"consumer", e->consumer()}});
+  }
+  return absl::OkStatus();
+}
+
+std::vector<exporters::DeliveryStatus> Daemon::ExporterStatus() const {
+  std::vector<exporters::DeliveryStatus> out;
+  for (const auto& e : exporters_) out.push_back(e->status());
+  return out;
+}
+
 Daemon::Readiness Daemon::CheckReadiness() {
   Readiness r;
   bool stopping;
@@ -364,6 +388,24 @@ Daemon::Readiness Daemon::CheckReadiness() {
       absl::StrAppend(&r.json, i ? "," : "", JsonString(lags[i].name),
                       ":{\"status\":\"ok\",\"lag_entries\":", lags[i].lag_entries,
                       ",\"lag_seconds\":", absl::StrFormat("%.3f", lags[i].lag_seconds), "}");
+    }
+    absl::StrAppend(&r.json, "}");
+  }
+  // Exporters: a backend in trouble does not make the collector unready
+  // (ingest goes on; the data waits on disk), but it shows here.
+  const std::vector<exporters::DeliveryStatus> ex = ExporterStatus();
+  if (!ex.empty()) {
+    absl::StrAppend(&r.json, ",\"exporters\":{");
+    for (size_t i = 0; i < ex.size(); ++i) {
+      const bool ok = ex[i].circuit == exporters::Circuit::kClosed && ex[i].last_error.empty();
+      absl::StrAppend(&r.json, i ? "," : "", JsonString(ex[i].exporter), ":{\"status\":\"",
+                      ok ? "ok" : "degraded", "\",\"circuit\":\"",
+                      exporters::CircuitName(ex[i].circuit), "\",\"lag_entries\":",
+                      ex[i].lag_entries, ",\"lag_seconds\":",
+                      absl::StrFormat("%.3f", ex[i].lag_seconds),
+                      ",\"records_sent\":", ex[i].records_sent,
+                      ",\"records_dropped\":", ex[i].records_dropped,
+                      ",\"last_error\":", JsonString(ex[i].last_error), "}");
     }
     absl::StrAppend(&r.json, "}");
   }
@@ -409,7 +451,22 @@ std::string Daemon::StatusPage() {
                     l.lag_entries, "</td><td>", absl::StrFormat("%.1f", l.lag_seconds),
                     "</td><td>", l.lost_entries, "</td></tr>");
   }
-  absl::StrAppend(&page, "</table></body></html>\n");
+  absl::StrAppend(&page, "</table>");
+  const std::vector<exporters::DeliveryStatus> ex = ExporterStatus();
+  if (!ex.empty()) {
+    absl::StrAppend(&page, "<h2>Exporters</h2><table><tr><th>exporter</th><th>circuit</th>"
+                           "<th>lag entries</th><th>lag seconds</th><th>records sent</th>"
+                           "<th>records dropped</th><th>last error</th></tr>");
+    for (const exporters::DeliveryStatus& e : ex) {
+      absl::StrAppend(&page, "<tr><td>", HtmlEscape(e.exporter), "</td><td>",
+                      exporters::CircuitName(e.circuit), "</td><td>", e.lag_entries, "</td><td>",
+                      absl::StrFormat("%.1f", e.lag_seconds), "</td><td>", e.records_sent,
+                      "</td><td>", e.records_dropped, "</td><td>", HtmlEscape(e.last_error),
+                      "</td></tr>");
+    }
+    absl::StrAppend(&page, "</table>");
+  }
+  absl::StrAppend(&page, "</body></html>\n");
   return page;
 }
 
@@ -438,6 +495,9 @@ absl::Status Daemon::Shutdown() {
   }
   // HTTP handlers read the buffer: stop them before it closes.
   if (http_ != nullptr) http_->Stop();
+  // Exporters finish the send in flight; what it does not confirm is sent
+  // again after the next start.
+  for (auto& e : exporters_) e->Stop();
   absl::Status status;
   if (buffer_ != nullptr) {
     status = buffer_->Close();

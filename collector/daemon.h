@@ -58,12 +58,15 @@ class Daemon {
     std::string json;
   };
   Readiness CheckReadiness();
+  // The configured exporters' delivery state.
+  std::vector<exporters::DeliveryStatus> ExporterStatus() const;
   std::string StatusPage();
 
  private:
   explicit Daemon(const Config& config);
   absl::Status Init(std::unique_ptr<storage::Buffer> buffer);
   void RegisterBufferMetrics();
+  absl::Status StartExporters();
   void Tick();
   void LogConsumers(const storage::BufferStats& stats);
   struct Rates {
@@ -87,6 +90,8 @@ class Daemon {
   std::unique_ptr<QueryServiceImpl> query_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<exporters::DeliveryMetrics> export_metrics_;
+  std::vector<std::unique_ptr<exporters::DeliveryLoop>> exporters_;
   int grpc_port_ = 0;
   // Set once everything the HTTP handlers read exists.
   std::atomic<bool> started_{false};

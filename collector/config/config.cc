@@ -252,10 +252,97 @@ void WalkIngest(Walker& w, const YAML::Node& node, IngestConfig* ingest) {
   }
 }
 
+// `retry`, `batch` and `timeout`, which every exporter block takes.
+void WalkDelivery(Walker& w, const YAML::Node& node, const std::string& path,
+                  exporters::DeliveryOptions* d) {
+  w.Duration(node, path, "timeout", &d->send_timeout);
+  const std::string rpath = path + ".retry";
+  if (w.Map(node["retry"], rpath, {"initial_interval", "max_interval", "max_elapsed_time"})) {
+    w.Duration(node["retry"], rpath, "initial_interval", &d->retry.initial_interval);
+    w.Duration(node["retry"], rpath, "max_interval", &d->retry.max_interval);
+    w.Duration(node["retry"], rpath, "max_elapsed_time", &d->retry.max_elapsed_time);
+  }
+  const std::string bpath = path + ".batch";
+  if (w.Map(node["batch"], bpath, {"max_records", "max_delay"})) {
+    w.Uint32(node["batch"], bpath, "max_records", 1, 1000000, &d->batch.max_records);
+    w.Duration(node["batch"], bpath, "max_delay", &d->batch.max_delay);
+  }
+  if (d->send_timeout <= absl::ZeroDuration()) w.Problem(path + ".timeout", "must be positive");
+  if (d->retry.initial_interval <= absl::ZeroDuration() ||
+      d->retry.max_interval < d->retry.initial_interval) {
+    w.Problem(rpath, "need 0 < initial_interval <= max_interval");
+  }
+}
+
+void WalkOtlpExporter(Walker& w, const YAML::Node& node, OtlpExportConfig* otlp) {
+  const std::string path = "exporters.otlp";
+  if (!node) return;
+  otlp->enabled = true;  // present, even empty: on with the defaults
+  if (!w.Map(node, path, {"endpoint", "compression", "headers", "tls", "timeout", "retry",
+                          "batch"})) {
+    return;
+  }
+  w.String(node, path, "endpoint", &otlp->options.endpoint);
+  if (auto c = w.Scalar(node, path, "compression")) {
+    if (*c == "gzip") {
+      otlp->options.gzip = true;
+    } else if (*c == "none") {
+      otlp->options.gzip = false;
+    } else {
+      w.Problem(path + ".compression", absl::StrCat("must be gzip or none, got \"", *c, "\""));
+    }
+  }
+  const YAML::Node headers = node["headers"];
+  if (headers && !headers.IsNull()) {
+    if (!headers.IsMap()) {
+      w.Problem(path + ".headers", "must be a mapping of header names to values");
+    } else {
+      for (const auto& kv : headers) {
+        if (!kv.first.IsScalar() || !kv.second.IsScalar()) {
+          w.Problem(path + ".headers", "names and values must be strings");
+          continue;
+        }
+        // gRPC metadata keys are lower case.
+        otlp->options.headers[absl::AsciiStrToLower(kv.first.Scalar())] = kv.second.Scalar();
+      }
+    }
+  }
+  const std::string tpath = path + ".tls";
+  if (w.Map(node["tls"], tpath, {"ca_file", "cert_file", "key_file", "server_name"})) {
+    otlp->options.tls.enabled = true;
+    w.String(node["tls"], tpath, "ca_file", &otlp->options.tls.ca_file);
+    w.String(node["tls"], tpath, "cert_file", &otlp->options.tls.cert_file);
+    w.String(node["tls"], tpath, "key_file", &otlp->options.tls.key_file);
+    w.String(node["tls"], tpath, "server_name", &otlp->options.tls.server_name);
+    for (const auto& [key, file] : {std::pair{"ca_file", &otlp->options.tls.ca_file},
+                                    std::pair{"cert_file", &otlp->options.tls.cert_file},
+                                    std::pair{"key_file", &otlp->options.tls.key_file}}) {
+      if (!file->empty() && !std::ifstream(*file)) {
+        w.Problem(absl::StrCat(tpath, ".", key), absl::StrCat(*file, " cannot be read"));
+      }
+    }
+  }
+  if (otlp->options.endpoint.empty()) w.Problem(path + ".endpoint", "is required");
+  WalkDelivery(w, node, path, &otlp->delivery);
+}
+
+void WalkExporters(Walker& w, const YAML::Node& node, ExportersConfig* exporters) {
+  if (!w.Map(node, "exporters", {"otlp", "loki", "prometheus", "prometheus_remote_write"})) {
+    return;
+  }
+  WalkOtlpExporter(w, node["otlp"], &exporters->otlp);
+  for (const char* name : {"loki", "prometheus", "prometheus_remote_write"}) {
+    if (node[name]) {
+      w.Problem(absl::StrCat("exporters.", name),
+                "not available in this version of tributaryd; remove the section");
+    }
+  }
+}
+
 // Parts of the DESIGN.md config that this version does not run yet. Refusing
-// them is better than accepting a file and silently not exporting.
+// them is better than accepting a file and silently not doing what it says.
 void RefuseUnavailable(Walker& w, const YAML::Node& root) {
-  for (const char* section : {"exporters", "alerting", "correlation", "cluster"}) {
+  for (const char* section : {"alerting", "correlation", "cluster"}) {
     const YAML::Node node = root[section];
     if (!node || node.IsNull() || (node.IsMap() && node.size() == 0)) continue;
     w.Problem(section, "not available in this version of tributaryd; remove the section");
@@ -387,6 +474,7 @@ LoadResult ParseConfig(const std::string& yaml, const std::string& source,
     WalkServer(w, root["server"], &result.config.server);
     WalkStorage(w, root["storage"], &result.config.storage);
     WalkIngest(w, root["ingest"], &result.config.ingest);
+    WalkExporters(w, root["exporters"], &result.config.exporters);
     RefuseUnavailable(w, root);
   }
   if (!overrides.data_dir.empty()) result.config.storage.data_dir = overrides.data_dir;

@@ -13,6 +13,8 @@
 
 #include "absl/time/time.h"
 #include "base/redaction.h"
+#include "exporters/delivery/delivery_loop.h"
+#include "exporters/otlp/otlp_exporter.h"
 #include "storage/options.h"
 
 namespace tributary::collector {
@@ -61,6 +63,17 @@ struct RedactionConfig {
   std::string replacement = std::string(kDefaultRedactionReplacement);
 };
 
+// exporters.otlp; off unless the section is present.
+struct OtlpExportConfig {
+  bool enabled = false;
+  otlp::OtlpExporterOptions options;
+  exporters::DeliveryOptions delivery;
+};
+
+struct ExportersConfig {
+  OtlpExportConfig otlp;
+};
+
 struct IngestConfig {
   IngestLimits limits;
   RedactionConfig redaction;
@@ -70,6 +83,7 @@ struct Config {
   ServerConfig server;
   StorageConfig storage;
   IngestConfig ingest;
+  ExportersConfig exporters;
 };
 
 // Command-line values that override the file (empty = not given).

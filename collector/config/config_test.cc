@@ -108,8 +108,52 @@ exporters:
           HasSubstr("storage.retention: bad duration \"forever\""),
           HasSubstr("ingest.redaction.patterns[0].regex: invalid RE2 pattern"),
           HasSubstr("ingest.redaction.patterns[1].name: is required"),
-          HasSubstr("exporters: not available in this version"),
+          HasSubstr("exporters.loki: not available in this version"),
           HasSubstr("server.grpc_listen: \"no-port\" is not HOST:PORT")));
+}
+
+TEST(ConfigTest, TheOtlpExporterSection) {
+  EXPECT_FALSE(Parse("").config.exporters.otlp.enabled);
+  const LoadResult r = Parse(R"(
+exporters:
+  otlp:
+    endpoint: "collector.example:4317"
+    compression: none
+    headers: { Authorization: "Bearer abc" }
+    timeout: 3s
+    retry: { initial_interval: 200ms, max_interval: 5s, max_elapsed_time: 10m }
+    batch: { max_records: 500, max_delay: 250ms }
+)");
+  ASSERT_THAT(r.problems, IsEmpty());
+  const OtlpExportConfig& o = r.config.exporters.otlp;
+  EXPECT_TRUE(o.enabled);
+  EXPECT_EQ(o.options.endpoint, "collector.example:4317");
+  EXPECT_FALSE(o.options.gzip);
+  EXPECT_EQ(o.options.headers.at("authorization"), "Bearer abc");
+  EXPECT_FALSE(o.options.tls.enabled);
+  EXPECT_EQ(o.delivery.send_timeout, absl::Seconds(3));
+  EXPECT_EQ(o.delivery.retry.initial_interval, absl::Milliseconds(200));
+  EXPECT_EQ(o.delivery.retry.max_interval, absl::Seconds(5));
+  EXPECT_EQ(o.delivery.retry.max_elapsed_time, absl::Minutes(10));
+  EXPECT_EQ(o.delivery.batch.max_records, 500u);
+  EXPECT_EQ(o.delivery.batch.max_delay, absl::Milliseconds(250));
+  // Present but empty: on, with the defaults.
+  EXPECT_TRUE(Parse("exporters: { otlp: {} }").config.exporters.otlp.enabled);
+
+  EXPECT_THAT(Parse(R"(
+exporters:
+  otlp:
+    compression: brotli
+    tls: { ca_file: /nonexistent/ca.pem }
+    retry: { initial_interval: 5s, max_interval: 1s }
+    batch: { max_records: 0 }
+    color: red
+)").problems,
+              ElementsAre(HasSubstr("exporters.otlp.color: unknown key"),
+                          HasSubstr("exporters.otlp.compression: must be gzip or none"),
+                          HasSubstr("exporters.otlp.tls.ca_file: /nonexistent/ca.pem cannot be read"),
+                          HasSubstr("exporters.otlp.batch.max_records: must be an integer from 1"),
+                          HasSubstr("exporters.otlp.retry: need 0 < initial_interval")));
 }
 
 TEST(ConfigTest, WrongShapesAreProblemsNotCrashes) {

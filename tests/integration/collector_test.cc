@@ -1,5 +1,6 @@
 // In-process integration tests: the real daemon (gRPC server, receivers,
 // RocksDB buffer) on port 0, driven by real gRPC clients.
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -869,6 +870,88 @@ TEST_F(CollectorTest, ShutdownEndsOpenStreamsWithUnavailableAfterAckingWhatArriv
   EXPECT_EQ((*reopened)->ResumePoint("p"), 1u);
 #endif
   daemon_.reset();
+}
+
+// An OTLP logs receiver for the exporter: counts log records, refuses the
+// first `fail` calls with UNAVAILABLE.
+class LogsReceiver final : public opentelemetry::proto::collector::logs::v1::LogsService::Service {
+ public:
+  explicit LogsReceiver(int fail) : fail_(fail) {}
+  grpc::Status Export(
+      grpc::ServerContext*,
+      const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest* req,
+      opentelemetry::proto::collector::logs::v1::ExportLogsServiceResponse*) override {
+    MutexLock lock(&mu_);
+    if (fail_ > 0) {
+      --fail_;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "warming up");
+    }
+    for (const auto& rl : req->resource_logs()) {
+      for (const auto& sl : rl.scope_logs()) {
+        for (const auto& r : sl.log_records()) bodies_.push_back(r.body().string_value());
+      }
+    }
+    return grpc::Status::OK;
+  }
+  bool AwaitRecords(size_t n) {
+    MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(
+        [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return bodies_.size() >= n; },
+        absl::Seconds(30));
+  }
+  std::vector<std::string> bodies() {
+    MutexLock lock(&mu_);
+    return bodies_;
+  }
+
+ private:
+  Mutex mu_;
+  int fail_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> bodies_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(CollectorTest, TheOtlpExporterDeliversWhatWasIngestedAndReportsOnIt) {
+  LogsReceiver receiver(/*fail=*/2);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&receiver);
+  std::unique_ptr<grpc::Server> backend = builder.BuildAndStart();
+  Start([&](Config& c) {
+    c.exporters.otlp.enabled = true;
+    c.exporters.otlp.options.endpoint = absl::StrCat("127.0.0.1:", port);
+    c.exporters.otlp.delivery.retry.initial_interval = absl::Milliseconds(10);
+    c.exporters.otlp.delivery.retry.max_interval = absl::Milliseconds(50);
+    c.exporters.otlp.delivery.batch.max_delay = absl::Milliseconds(20);
+  });
+  grpc::ClientContext ctx;
+  auto stream = ingest_->Stream(&ctx);
+  for (uint64_t seq = 1; seq <= 3; ++seq) ASSERT_TRUE(stream->Write(MakeBatch("p", seq, 4)));
+  IngestAck ack;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(stream->Read(&ack));
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  ASSERT_TRUE(receiver.AwaitRecords(12));
+  std::vector<std::string> bodies = receiver.bodies();
+  std::sort(bodies.begin(), bodies.end());
+  EXPECT_EQ(std::unique(bodies.begin(), bodies.end()), bodies.end()) << "a record arrived twice";
+  EXPECT_EQ(bodies.size(), 12u);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (Metrics().find("tributary_exporter_records_sent_total{exporter=\"otlp\"} 12\n") ==
+             std::string::npos &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  const std::string m = Metrics();
+  EXPECT_THAT(m, HasSubstr("tributary_exporter_records_sent_total{exporter=\"otlp\"} 12\n"));
+  EXPECT_THAT(m, HasSubstr("tributary_exporter_retries_total{exporter=\"otlp\"} 2\n"));
+  const std::string ready = daemon_->CheckReadiness().json;
+  EXPECT_THAT(ready, HasSubstr("\"exporters\":{\"otlp\":{"));
+  EXPECT_THAT(ready, HasSubstr("\"records_sent\":12"));
+  EXPECT_THAT(daemon_->StatusPage(), HasSubstr("<h2>Exporters</h2>"));
+  daemon_->Shutdown().IgnoreError();
+  backend->Shutdown();
 }
 
 }  // namespace
