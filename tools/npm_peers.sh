@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the npm packages the end-to-end tests talk to (tests/e2e/js: the
-# OpenTelemetry JS SDK, grpc-js, grpc-reflection-js) into a cache directory
-# outside the tree, keyed by the lockfile, and prints its node_modules path.
+# OpenTelemetry JS SDK, grpc-js with proto-loader, grpc-reflection-js) into a
+# cache directory outside the tree, keyed by the lockfile, and prints its
+# node_modules path.
 # Idempotent: an installed set is reused without touching the network.
 set -euo pipefail
 cd "$(dirname "$0")/.."

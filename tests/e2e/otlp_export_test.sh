@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The OTLP exporter end to end: the real OpenTelemetry JS SDK sends logs,
+# spans and metrics to the real tributaryd, whose OTLP exporter forwards them
+# to a grpc-js OTLP receiver that refuses its first calls with UNAVAILABLE.
+# Everything must arrive exactly as the SDK sent it (each item once, ids,
+# parent links, resources, kinds), and the exporter's counters must say so.
+#
+# Needs the npm packages of tests/e2e/js on NODE_PATH (tools/test.sh).
+set -euo pipefail
+D=collector/tributaryd
+JS=tests/e2e/js
+W="$TEST_TMPDIR"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+[ -n "${NODE_PATH:-}" ] && [ -d "$NODE_PATH/@grpc/proto-loader" ] \
+  || fail "NODE_PATH must point at the node_modules of tests/e2e/js (run tools/test.sh)"
+command -v node > /dev/null || fail "node is not installed (tools/setup.sh installs it)"
+
+RPID=""
+PID=""
+cleanup() {
+  [ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null || true
+  [ -n "$RPID" ] && kill -KILL "$RPID" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# The backend.
+: > "$W/received.jsonl"
+node "$JS/otlp_receiver.js" proto "$W/received.jsonl" 3 > "$W/receiver.out" 2>&1 &
+RPID=$!
+for _ in $(seq 1 200); do
+  grep -q '^listening' "$W/receiver.out" 2>/dev/null && break
+  kill -0 "$RPID" 2>/dev/null || fail "receiver exited: $(cat "$W/receiver.out")"
+  sleep 0.05
+done
+BACKEND=$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$W/receiver.out")
+[ -n "$BACKEND" ] || fail "receiver did not start: $(cat "$W/receiver.out")"
+
+# The collector, exporting to it.
+mkdir -p "$W/c"
+cat > "$W/c/config.yaml" <<YAML
+exporters:
+  otlp:
+    endpoint: "127.0.0.1:$BACKEND"
+    compression: gzip
+    retry: { initial_interval: 100ms, max_interval: 1s }
+    batch: { max_records: 1000, max_delay: 200ms }
+YAML
+(cd "$W/c" && exec "$OLDPWD/$D" --config=config.yaml --grpc_listen=127.0.0.1:0 \
+    --http_listen=127.0.0.1:0 2> "$W/c/stderr") &
+PID=$!
+for _ in $(seq 1 200); do
+  grep -q 'msg=listening' "$W/c/stderr" 2>/dev/null && break
+  kill -0 "$PID" 2>/dev/null || fail "tributaryd exited: $(cat "$W/c/stderr")"
+  sleep 0.05
+done
+GRPC=$(sed -n 's/.*msg=listening grpc=\([^ ]*\).*/\1/p' "$W/c/stderr")
+HTTP=$(sed -n 's/.*msg=listening.* http=\([^ ]*\).*/\1/p' "$W/c/stderr")
+[ -n "$GRPC" ] || fail "no listening line: $(cat "$W/c/stderr")"
+grep -q 'msg="exporter started" consumer=exporter/otlp' "$W/c/stderr" || fail "exporter not started"
+
+timeout 120 node "$JS/otel_sdk.js" send "$GRPC" "$W/expected.json" || fail "SDK export"
+
+# Wait until the backend holds everything (the first calls were refused).
+ok=""
+for _ in $(seq 1 300); do
+  if node "$JS/otel_sdk.js" check "$W/expected.json" "$W/received.jsonl" > "$W/check.out" 2>&1; then
+    ok=1
+    break
+  fi
+  sleep 0.1
+done
+[ -n "$ok" ] || fail "the backend did not get everything: $(cat "$W/check.out")"
+cat "$W/check.out"
+
+metrics=$(curl -sf "http://$HTTP/metrics")
+grep -q '^tributary_exporter_retries_total{exporter="otlp"} [1-9]' <<<"$metrics" \
+  || fail "no retries counted: $(grep tributary_exporter <<<"$metrics")"
+grep -q '^tributary_exporter_records_dropped_total' <<<"$metrics" \
+  && fail "records dropped: $(grep dropped <<<"$metrics")"
+ready=$(curl -sf "http://$HTTP/health/ready")
+grep -q '"exporters":{"otlp":{"status":"ok","circuit":"closed","lag_entries":0' <<<"$ready" \
+  || fail "readiness: $ready"
+
+kill -TERM "$PID"
+for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+set +e; wait "$PID"; rc=$?; set -e
+PID=""
+[ "$rc" = 0 ] || fail "tributaryd exited $rc after SIGTERM"
+echo PASS
