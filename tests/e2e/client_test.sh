@@ -8,13 +8,13 @@
 # 3. The README's example program, configured by TRIBUTARY_* variables: its
 #    logs, spans and metrics arrive, redacted and linked.
 set -euo pipefail
+source tests/e2e/lib.sh
 D=collector/tributaryd
 CLI=tools/cli/tributary
 APP=tests/e2e/client_app
 EXAMPLE=client/examples/checkout
 W="$TEST_TMPDIR"
 KILLS=${KILLS:-5}
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 PID=""
 APP_PID=""
@@ -65,13 +65,6 @@ await_progress() {
   fail "no records arrived"
 }
 
-stop_collector() {
-  kill -TERM "$PID"
-  for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
-  set +e; wait "$PID"; local rc=$?; set -e
-  PID=""
-  [ "$rc" = 0 ] || fail "collector exit $rc after SIGTERM"
-}
 
 wait_app() {
   for _ in $(seq 1 1800); do kill -0 "$APP_PID" 2>/dev/null || break; sleep 0.1; done
@@ -119,7 +112,7 @@ touch "$K/stop"
 wait_app "$W/app_kill.out"
 [ "$(value flush_complete "$W/app_kill.out")" = 1 ] || fail "flush incomplete"
 [ "$(value reconnects "$W/app_kill.out")" -ge "$KILLS" ] || fail "fewer reconnects than kills"
-stop_collector
+stop_tributaryd
 check "$K" "$W/app_kill.out"
 
 # ---- 2. SIGSTOP: drop mode stays fast ----
@@ -141,7 +134,7 @@ wait_app "$W/app_stop.out"
 [ "$(value dropped "$W/app_stop.out")" -gt 0 ] || fail "no drops counted during the outage"
 # A call that waited for the frozen collector would take the whole outage.
 [ "$(value max_call_us "$W/app_stop.out")" -lt 200000 ] || fail "a log call blocked"
-stop_collector
+stop_tributaryd
 check "$S" "$W/app_stop.out"
 
 # ---- 3. the example program ----
@@ -156,7 +149,7 @@ grep -q "^delivered [0-9]* records (batches: [0-9]*); 0 undelivered" "$W/example
   || fail "example did not deliver everything"
 grep -q "^traceparent for downstream calls: 00-[0-9a-f]\{32\}-[0-9a-f]\{16\}-01$" \
   "$W/example.out" || fail "no traceparent printed"
-stop_collector
+stop_tributaryd
 "$CLI" wal dump "$E/tributary-data" > "$E/dump.jsonl"
 count() { grep -o "$1" "$E/dump.jsonl" | wc -l; }
 [ "$(count '"stringValue":"order received"')" = 100 ] || fail "not 100 'order received' logs"

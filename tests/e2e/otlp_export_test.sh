@@ -7,15 +7,11 @@
 #
 # Needs the npm packages of tests/e2e/js on NODE_PATH (tools/test.sh).
 set -euo pipefail
-D=collector/tributaryd
+source tests/e2e/lib.sh
 JS=tests/e2e/js
 W="$TEST_TMPDIR"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-[ -n "${NODE_PATH:-}" ] && [ -d "$NODE_PATH/@grpc/proto-loader" ] \
-  || fail "NODE_PATH must point at the node_modules of tests/e2e/js (run tools/test.sh)"
-command -v node > /dev/null || fail "node is not installed (tools/setup.sh installs it)"
-
+require_node_peers
 RPID=""
 PID=""
 cleanup() {
@@ -46,17 +42,7 @@ exporters:
     retry: { initial_interval: 100ms, max_interval: 1s }
     batch: { max_records: 1000, max_delay: 200ms }
 YAML
-(cd "$W/c" && exec "$OLDPWD/$D" --config=config.yaml --grpc_listen=127.0.0.1:0 \
-    --http_listen=127.0.0.1:0 2> "$W/c/stderr") &
-PID=$!
-for _ in $(seq 1 200); do
-  grep -q 'msg=listening' "$W/c/stderr" 2>/dev/null && break
-  kill -0 "$PID" 2>/dev/null || fail "tributaryd exited: $(cat "$W/c/stderr")"
-  sleep 0.05
-done
-GRPC=$(sed -n 's/.*msg=listening grpc=\([^ ]*\).*/\1/p' "$W/c/stderr")
-HTTP=$(sed -n 's/.*msg=listening.* http=\([^ ]*\).*/\1/p' "$W/c/stderr")
-[ -n "$GRPC" ] || fail "no listening line: $(cat "$W/c/stderr")"
+start_tributaryd "$W/c" --config=config.yaml
 grep -q 'msg="exporter started" consumer=exporter/otlp' "$W/c/stderr" || fail "exporter not started"
 
 timeout 120 node "$JS/otel_sdk.js" send "$GRPC" "$W/expected.json" || fail "SDK export"
@@ -82,9 +68,5 @@ ready=$(curl -sf "http://$HTTP/health/ready")
 grep -q '"exporters":{"otlp":{"status":"ok","circuit":"closed","lag_entries":0' <<<"$ready" \
   || fail "readiness: $ready"
 
-kill -TERM "$PID"
-for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
-set +e; wait "$PID"; rc=$?; set -e
-PID=""
-[ "$rc" = 0 ] || fail "tributaryd exited $rc after SIGTERM"
+stop_tributaryd
 echo PASS

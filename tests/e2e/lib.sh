@@ -1,0 +1,37 @@
+# Shared by the end-to-end scripts: `source tests/e2e/lib.sh`.
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# The npm peers (tests/e2e/js) must be on NODE_PATH; tools/test.sh sets it.
+require_node_peers() {
+  [ -n "${NODE_PATH:-}" ] && [ -d "$NODE_PATH/@opentelemetry/sdk-logs" ] \
+    || fail "NODE_PATH must point at the node_modules of tests/e2e/js (run tools/test.sh)"
+  command -v node > /dev/null || fail "node is not installed (tools/setup.sh installs it)"
+}
+
+# start_tributaryd DIR [FLAGS...]: starts collector/tributaryd in DIR on
+# kernel-picked loopback ports; sets PID, GRPC and HTTP (host:port).
+start_tributaryd() {
+  local dir=$1; shift
+  mkdir -p "$dir"
+  (cd "$dir" && exec "$OLDPWD/collector/tributaryd" --grpc_listen=127.0.0.1:0 \
+      --http_listen=127.0.0.1:0 "$@" 2> "$dir/stderr") &
+  PID=$!
+  for _ in $(seq 1 200); do
+    grep -q 'msg=listening' "$dir/stderr" 2>/dev/null && break
+    kill -0 "$PID" 2>/dev/null || fail "tributaryd exited: $(cat "$dir/stderr")"
+    sleep 0.05
+  done
+  GRPC=$(sed -n 's/.*msg=listening grpc=\([^ ]*\).*/\1/p' "$dir/stderr")
+  HTTP=$(sed -n 's/.*msg=listening.* http=\([^ ]*\).*/\1/p' "$dir/stderr")
+  [ -n "$GRPC" ] || fail "no listening line: $(cat "$dir/stderr")"
+}
+
+# stop_tributaryd: SIGTERM, then the exit code must be 0 (bounded wait).
+stop_tributaryd() {
+  kill -TERM "$PID"
+  for _ in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+  set +e; wait "$PID"; local rc=$?; set -e
+  PID=""
+  [ "$rc" = 0 ] || fail "tributaryd exited $rc after SIGTERM"
+}
