@@ -348,6 +348,12 @@ absl::Status Daemon::StartExporters() {
         buffer_.get(), std::make_unique<otlp::OtlpExporter>(otlp.options), otlp.delivery,
         export_metrics_.get()));
   }
+  const RemoteWriteExportConfig& rw = config_.exporters.prometheus_remote_write;
+  if (rw.enabled) {
+    exporters_.push_back(std::make_unique<exporters::DeliveryLoop>(
+        buffer_.get(), std::make_unique<exporters::RemoteWriteExporter>(rw.options), rw.delivery,
+        export_metrics_.get()));
+  }
   for (auto& e : exporters_) {
     if (absl::Status s = e->Start(); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("exporter ", e->consumer(), ": ", s.message()));

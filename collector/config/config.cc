@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -274,6 +275,39 @@ void WalkDelivery(Walker& w, const YAML::Node& node, const std::string& path,
   }
 }
 
+// `headers: {name: value}`, sent with every request.
+void WalkHeaders(Walker& w, const YAML::Node& node, const std::string& path, bool lower_case,
+                 std::map<std::string, std::string>* out) {
+  const YAML::Node headers = node["headers"];
+  if (!headers || headers.IsNull()) return;
+  if (!headers.IsMap()) {
+    w.Problem(path + ".headers", "must be a mapping of header names to values");
+    return;
+  }
+  for (const auto& kv : headers) {
+    if (!kv.first.IsScalar() || !kv.second.IsScalar()) {
+      w.Problem(path + ".headers", "names and values must be strings");
+      continue;
+    }
+    (*out)[lower_case ? absl::AsciiStrToLower(kv.first.Scalar()) : kv.first.Scalar()] =
+        kv.second.Scalar();
+  }
+}
+
+void WalkRemoteWrite(Walker& w, const YAML::Node& node, RemoteWriteExportConfig* rw) {
+  const std::string path = "exporters.prometheus_remote_write";
+  if (!node) return;
+  rw->enabled = true;
+  if (!w.Map(node, path, {"url", "headers", "timeout", "retry", "batch"})) return;
+  w.String(node, path, "url", &rw->options.url);
+  if (rw->options.url.rfind("http://", 0) != 0 && rw->options.url.rfind("https://", 0) != 0) {
+    w.Problem(path + ".url", absl::StrCat("must be an http:// or https:// URL, got \"",
+                                          rw->options.url, "\""));
+  }
+  WalkHeaders(w, node, path, /*lower_case=*/false, &rw->options.headers);
+  WalkDelivery(w, node, path, &rw->delivery);
+}
+
 void WalkOtlpExporter(Walker& w, const YAML::Node& node, OtlpExportConfig* otlp) {
   const std::string path = "exporters.otlp";
   if (!node) return;
@@ -292,21 +326,7 @@ void WalkOtlpExporter(Walker& w, const YAML::Node& node, OtlpExportConfig* otlp)
       w.Problem(path + ".compression", absl::StrCat("must be gzip or none, got \"", *c, "\""));
     }
   }
-  const YAML::Node headers = node["headers"];
-  if (headers && !headers.IsNull()) {
-    if (!headers.IsMap()) {
-      w.Problem(path + ".headers", "must be a mapping of header names to values");
-    } else {
-      for (const auto& kv : headers) {
-        if (!kv.first.IsScalar() || !kv.second.IsScalar()) {
-          w.Problem(path + ".headers", "names and values must be strings");
-          continue;
-        }
-        // gRPC metadata keys are lower case.
-        otlp->options.headers[absl::AsciiStrToLower(kv.first.Scalar())] = kv.second.Scalar();
-      }
-    }
-  }
+  WalkHeaders(w, node, path, /*lower_case=*/true, &otlp->options.headers);  // gRPC metadata
   const std::string tpath = path + ".tls";
   if (w.Map(node["tls"], tpath, {"ca_file", "cert_file", "key_file", "server_name"})) {
     otlp->options.tls.enabled = true;
@@ -331,7 +351,8 @@ void WalkExporters(Walker& w, const YAML::Node& node, ExportersConfig* exporters
     return;
   }
   WalkOtlpExporter(w, node["otlp"], &exporters->otlp);
-  for (const char* name : {"loki", "prometheus", "prometheus_remote_write"}) {
+  WalkRemoteWrite(w, node["prometheus_remote_write"], &exporters->prometheus_remote_write);
+  for (const char* name : {"loki", "prometheus"}) {
     if (node[name]) {
       w.Problem(absl::StrCat("exporters.", name),
                 "not available in this version of tributaryd; remove the section");

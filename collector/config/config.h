@@ -15,6 +15,7 @@
 #include "base/redaction.h"
 #include "exporters/delivery/delivery_loop.h"
 #include "exporters/otlp/otlp_exporter.h"
+#include "exporters/prometheus/remote_write.h"
 #include "storage/options.h"
 
 namespace tributary::collector {
@@ -70,8 +71,16 @@ struct OtlpExportConfig {
   exporters::DeliveryOptions delivery;
 };
 
+// exporters.prometheus_remote_write; off unless the section is present.
+struct RemoteWriteExportConfig {
+  bool enabled = false;
+  exporters::RemoteWriteOptions options;
+  exporters::DeliveryOptions delivery;
+};
+
 struct ExportersConfig {
   OtlpExportConfig otlp;
+  RemoteWriteExportConfig prometheus_remote_write;
 };
 
 struct IngestConfig {

@@ -156,6 +156,25 @@ exporters:
                           HasSubstr("exporters.otlp.retry: need 0 < initial_interval")));
 }
 
+TEST(ConfigTest, TheRemoteWriteExporterSection) {
+  const LoadResult r = Parse(R"(
+exporters:
+  prometheus_remote_write:
+    url: "http://127.0.0.1:9090/api/v1/write"
+    headers: { Authorization: "Basic abc" }
+    batch: { max_records: 2000 }
+)");
+  ASSERT_THAT(r.problems, IsEmpty());
+  const RemoteWriteExportConfig& rw = r.config.exporters.prometheus_remote_write;
+  EXPECT_TRUE(rw.enabled);
+  EXPECT_EQ(rw.options.url, "http://127.0.0.1:9090/api/v1/write");
+  EXPECT_EQ(rw.options.headers.at("Authorization"), "Basic abc");
+  EXPECT_EQ(rw.delivery.batch.max_records, 2000u);
+  EXPECT_THAT(Parse("exporters: { prometheus_remote_write: { url: \"127.0.0.1:9090\" } }")
+                  .problems,
+              ElementsAre(HasSubstr("must be an http:// or https:// URL")));
+}
+
 TEST(ConfigTest, WrongShapesAreProblemsNotCrashes) {
   EXPECT_THAT(Parse("server: [1, 2]").problems,
               ElementsAre(HasSubstr("server: must be a mapping")));

@@ -2,6 +2,17 @@
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# Processes this script started, killed when it exits (the collector's PID,
+# set by start_tributaryd, is killed too if still running).
+TRACKED=()
+track() { TRACKED+=("$1"); }
+kill_tracked() {
+  [ -n "${PID:-}" ] && kill -CONT "$PID" 2>/dev/null && kill -KILL "$PID" 2>/dev/null
+  for p in "${TRACKED[@]:-}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null; done
+  return 0
+}
+trap kill_tracked EXIT
+
 # The npm peers (tests/e2e/js) must be on NODE_PATH; tools/test.sh sets it.
 require_node_peers() {
   [ -n "${NODE_PATH:-}" ] && [ -d "$NODE_PATH/@opentelemetry/sdk-logs" ] \

@@ -13,8 +13,6 @@ JS=tests/e2e/js
 W="$TEST_TMPDIR"
 
 require_node_peers
-PID=""
-trap '[ -n "$PID" ] && kill -KILL $PID 2>/dev/null || true' EXIT
 start_tributaryd "$W/c"
 
 timeout 120 node "$JS/otel_sdk.js" send "$GRPC" "$W/expected.json" || fail "SDK export"

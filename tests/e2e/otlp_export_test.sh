@@ -12,18 +12,12 @@ JS=tests/e2e/js
 W="$TEST_TMPDIR"
 
 require_node_peers
-RPID=""
-PID=""
-cleanup() {
-  [ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null || true
-  [ -n "$RPID" ] && kill -KILL "$RPID" 2>/dev/null || true
-}
-trap cleanup EXIT
 
 # The backend.
 : > "$W/received.jsonl"
 node "$JS/otlp_receiver.js" proto "$W/received.jsonl" 3 > "$W/receiver.out" 2>&1 &
 RPID=$!
+track "$RPID"
 for _ in $(seq 1 200); do
   grep -q '^listening' "$W/receiver.out" 2>/dev/null && break
   kill -0 "$RPID" 2>/dev/null || fail "receiver exited: $(cat "$W/receiver.out")"
