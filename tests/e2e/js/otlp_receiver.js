@@ -4,8 +4,9 @@
 // {"traces": ...} or {"metrics": ...}, in protobuf's JSON mapping), which is
 // the shape `otel_sdk.js check` reads.
 //
-//   node otlp_receiver.js PROTO_DIR OUT FAIL_FIRST
-// Prints "listening PORT" once bound to 127.0.0.1.
+//   node otlp_receiver.js PROTO_DIR OUT FAIL_FIRST [PORT]
+// Prints "listening PORT" once bound to 127.0.0.1 (PORT, or one the kernel
+// picks).
 'use strict';
 
 const fs = require('fs');
@@ -13,7 +14,7 @@ const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
-const [protoDir, out, failFirstText] = process.argv.slice(2);
+const [protoDir, out, failFirstText, portText] = process.argv.slice(2);
 if (!protoDir || !out) {
   console.error('usage: node otlp_receiver.js PROTO_DIR OUT FAIL_FIRST');
   process.exit(2);
@@ -53,7 +54,7 @@ const server = new grpc.Server();
 server.addService(collector.logs.v1.LogsService.service, { Export: handler('logs') });
 server.addService(collector.trace.v1.TraceService.service, { Export: handler('traces') });
 server.addService(collector.metrics.v1.MetricsService.service, { Export: handler('metrics') });
-server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
+server.bindAsync(`127.0.0.1:${portText || 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
   if (err) {
     console.error(`FAIL: bind: ${err.message}`);
     process.exit(1);
