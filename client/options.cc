@@ -160,7 +160,8 @@ absl::Status Validate(const ClientOptions& o) {
     if (e.empty()) problems.emplace_back("endpoints contains an empty address");
   }
   check(!o.resource.service_name.empty(), "resource.service_name is empty");
-  check(o.queue.max_records >= 2, "queue.max_records must be at least 2");
+  check(o.queue.max_records >= 2 && o.queue.max_records <= 1000000,
+        "queue.max_records must be from 2 to 1000000");
   check(o.queue.max_bytes >= 1024, "queue.max_bytes must be at least 1024");
   check(o.queue.drop_wait >= absl::ZeroDuration(), "queue.drop_wait is negative");
   check(o.queue.block_deadline >= absl::ZeroDuration(), "queue.block_deadline is negative");

@@ -50,6 +50,8 @@ struct ClientOptions {
   std::string producer_id;
 
   struct Queue {
+    // Slots are preallocated: about 1 KiB of memory per record of capacity
+    // (two lanes of 512-byte slots), 8 MiB at the default.
     size_t max_records = 8192;
     size_t max_bytes = 8 << 20;
     Backpressure policy = Backpressure::kDrop;
