@@ -46,7 +46,7 @@ class Exporter {
   // (one per signal). Records this exporter does not export are skipped.
   // An error here is permanent for these batches.
   virtual absl::StatusOr<std::vector<Request>> Encode(
-      const std::vector<tributary::v1::IngestBatch>& batches) = 0;
+      const std::vector<const tributary::v1::IngestBatch*>& batches) = 0;
 
   // Sends one request; returns by `deadline`. Thread-compatible: the loop
   // calls it from one thread.

@@ -168,14 +168,15 @@ bool DeliveryLoop::Gather(Group* group) {
     for (storage::Entry& e : *entries) {
       from = e.offset + 1;
       group->oldest_append = std::min(group->oldest_append, e.append_time);
-      tributary::v1::IngestBatch batch;
-      if (!batch.ParseFromString(e.payload)) {
+      auto* batch =
+          google::protobuf::Arena::CreateMessage<tributary::v1::IngestBatch>(group->arena.get());
+      if (!batch->ParseFromString(e.payload)) {
         Drop(e.record_count, "undecodable",
              absl::StrCat("buffer entry ", e.offset, " does not parse"));
         continue;
       }
       group->records += e.record_count;
-      group->batches.push_back(std::move(batch));
+      group->batches.push_back(batch);
       records_per_entry_ = records_per_entry_ == 0
                                ? std::max<uint64_t>(1, e.record_count)
                                : std::max<uint64_t>(1, (records_per_entry_ * 7 + e.record_count) / 8);

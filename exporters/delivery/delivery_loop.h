@@ -34,6 +34,7 @@
 #include "base/metrics.h"
 #include "base/mutex.h"
 #include "exporters/exporter.h"
+#include "google/protobuf/arena.h"
 #include "storage/buffer.h"
 
 namespace tributary::exporters {
@@ -112,7 +113,9 @@ class DeliveryLoop {
 
  private:
   struct Group {
-    std::vector<tributary::v1::IngestBatch> batches;
+    // Parsed on an arena: thousands of small messages per group, freed at once.
+    std::unique_ptr<google::protobuf::Arena> arena = std::make_unique<google::protobuf::Arena>();
+    std::vector<const tributary::v1::IngestBatch*> batches;
     uint64_t records = 0;
     uint64_t next = 0;  // the cursor after this group
     absl::Time oldest_append = absl::InfiniteFuture();

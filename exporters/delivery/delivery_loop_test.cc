@@ -33,11 +33,11 @@ class ScriptedExporter : public Exporter {
   const std::string& name() const override { return name_; }
 
   absl::StatusOr<std::vector<Request>> Encode(
-      const std::vector<tributary::v1::IngestBatch>& batches) override {
+      const std::vector<const tributary::v1::IngestBatch*>& batches) override {
     Request r;
     r.kind = "logs";
-    for (const auto& b : batches) {
-      for (const auto& l : b.logs()) {
+    for (const tributary::v1::IngestBatch* b : batches) {
+      for (const auto& l : b->logs()) {
         absl::StrAppend(&r.payload, l.body(), "\n");
         ++r.records;
       }

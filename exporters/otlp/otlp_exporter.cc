@@ -76,23 +76,27 @@ OtlpExporter::OtlpExporter(OtlpExporterOptions options) : options_(std::move(opt
 }
 
 absl::StatusOr<std::vector<Request>> OtlpExporter::Encode(
-    const std::vector<tributary::v1::IngestBatch>& batches) {
-  otlp_logs::ExportLogsServiceRequest logs;
-  otlp_trace::ExportTraceServiceRequest traces;
-  otlp_metrics::ExportMetricsServiceRequest metrics;
+    const std::vector<const tributary::v1::IngestBatch*>& batches) {
+  // Built on an arena: a request is thousands of small messages.
+  google::protobuf::Arena arena;
+  auto* logs = google::protobuf::Arena::CreateMessage<otlp_logs::ExportLogsServiceRequest>(&arena);
+  auto* traces =
+      google::protobuf::Arena::CreateMessage<otlp_trace::ExportTraceServiceRequest>(&arena);
+  auto* metrics =
+      google::protobuf::Arena::CreateMessage<otlp_metrics::ExportMetricsServiceRequest>(&arena);
   uint64_t n_logs = 0, n_spans = 0, n_points = 0;
-  for (const tributary::v1::IngestBatch& b : batches) {
-    AppendLogs(b, &logs);
-    AppendSpans(b, &traces);
-    AppendMetrics(b, &metrics);
-    n_logs += static_cast<uint64_t>(b.logs_size());
-    n_spans += static_cast<uint64_t>(b.spans_size());
-    n_points += static_cast<uint64_t>(b.metrics_size());
+  for (const tributary::v1::IngestBatch* b : batches) {
+    if (b->logs_size() > 0) AppendLogs(*b, logs);
+    if (b->spans_size() > 0) AppendSpans(*b, traces);
+    if (b->metrics_size() > 0) AppendMetrics(*b, metrics);
+    n_logs += static_cast<uint64_t>(b->logs_size());
+    n_spans += static_cast<uint64_t>(b->spans_size());
+    n_points += static_cast<uint64_t>(b->metrics_size());
   }
   std::vector<Request> out;
-  if (n_logs > 0) out.push_back({"logs", logs.SerializeAsString(), n_logs});
-  if (n_spans > 0) out.push_back({"traces", traces.SerializeAsString(), n_spans});
-  if (n_points > 0) out.push_back({"metrics", metrics.SerializeAsString(), n_points});
+  if (n_logs > 0) out.push_back({"logs", logs->SerializeAsString(), n_logs});
+  if (n_spans > 0) out.push_back({"traces", traces->SerializeAsString(), n_spans});
+  if (n_points > 0) out.push_back({"metrics", metrics->SerializeAsString(), n_points});
   return out;
 }
 

@@ -35,7 +35,7 @@ class OtlpExporter : public exporters::Exporter {
 
   const std::string& name() const override { return name_; }
   absl::StatusOr<std::vector<exporters::Request>> Encode(
-      const std::vector<tributary::v1::IngestBatch>& batches) override;
+      const std::vector<const tributary::v1::IngestBatch*>& batches) override;
   exporters::SendResult Send(const exporters::Request& request, absl::Time deadline) override;
 
  private:

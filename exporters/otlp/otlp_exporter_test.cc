@@ -274,7 +274,7 @@ TEST_F(OtlpExporterTest, RequestsAreGzipCompressed) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   tributary::v1::IngestBatch b;
   b.add_logs()->set_body(std::string(4096, 'z'));
-  exporters::Request request = *OtlpExporter({}).Encode({b})->begin();
+  exporters::Request request = *OtlpExporter({}).Encode({&b})->begin();
 
   OtlpExporterOptions gzip;
   gzip.endpoint = absl::StrCat("127.0.0.1:", port);

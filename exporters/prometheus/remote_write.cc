@@ -173,10 +173,10 @@ std::string PrometheusName(const std::string& name, bool allow_colon) {
   return out;
 }
 
-prometheus::WriteRequest ToWriteRequest(const std::vector<tv1::IngestBatch>& batches,
+prometheus::WriteRequest ToWriteRequest(const std::vector<const tv1::IngestBatch*>& batches,
                                         uint64_t* points, uint64_t* skipped) {
   Builder b;
-  for (const auto& batch : batches) b.Add(batch, points, skipped);
+  for (const tv1::IngestBatch* batch : batches) b.Add(*batch, points, skipped);
   return b.Finish();
 }
 
@@ -192,7 +192,7 @@ RemoteWriteExporter::~RemoteWriteExporter() {
 }
 
 absl::StatusOr<std::vector<Request>> RemoteWriteExporter::Encode(
-    const std::vector<tv1::IngestBatch>& batches) {
+    const std::vector<const tv1::IngestBatch*>& batches) {
   uint64_t points = 0, skipped = 0;
   const prometheus::WriteRequest req = ToWriteRequest(batches, &points, &skipped);
   std::vector<Request> out;

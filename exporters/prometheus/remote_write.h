@@ -31,8 +31,9 @@ struct RemoteWriteOptions {
 
 // The WriteRequest for some batches; `skipped` counts points with no
 // remote-write form. Exposed for tests.
-prometheus::WriteRequest ToWriteRequest(const std::vector<tributary::v1::IngestBatch>& batches,
-                                        uint64_t* points, uint64_t* skipped);
+prometheus::WriteRequest ToWriteRequest(
+    const std::vector<const tributary::v1::IngestBatch*>& batches, uint64_t* points,
+    uint64_t* skipped);
 
 // "http.server.duration" -> "http_server_duration"; a leading digit gets "_".
 std::string PrometheusName(const std::string& name, bool allow_colon);
@@ -44,7 +45,7 @@ class RemoteWriteExporter : public Exporter {
 
   const std::string& name() const override { return name_; }
   absl::StatusOr<std::vector<Request>> Encode(
-      const std::vector<tributary::v1::IngestBatch>& batches) override;
+      const std::vector<const tributary::v1::IngestBatch*>& batches) override;
   SendResult Send(const Request& request, absl::Time deadline) override;
 
  private:

@@ -67,7 +67,8 @@ tv1::IngestBatch Sample() {
 
 TEST(RemoteWriteTest, PointsBecomeSortedSeriesWithPrometheusNames) {
   uint64_t points = 0, skipped = 0;
-  const prometheus::WriteRequest req = ToWriteRequest({Sample()}, &points, &skipped);
+  const tv1::IngestBatch sample = Sample();
+  const prometheus::WriteRequest req = ToWriteRequest({&sample}, &points, &skipped);
   EXPECT_EQ(points, 5u);
   EXPECT_EQ(skipped, 1u);  // the delta counter
   std::map<std::string, const prometheus::TimeSeries*> by_key;
@@ -101,7 +102,8 @@ TEST(RemoteWriteTest, PointsBecomeSortedSeriesWithPrometheusNames) {
 
 TEST(RemoteWriteTest, EncodesASnappyBodyAndReportsWhatItCannotSend) {
   RemoteWriteExporter exporter({});
-  auto requests = exporter.Encode({Sample()});
+  const tv1::IngestBatch sample = Sample();
+  auto requests = exporter.Encode({&sample});
   ASSERT_TRUE(requests.ok());
   ASSERT_EQ(requests->size(), 2u);
   EXPECT_EQ((*requests)[0].kind, "unsupported");
@@ -120,7 +122,8 @@ TEST(RemoteWriteTest, AReceiverThatIsNotThereIsRetryable) {
   RemoteWriteOptions o;
   o.url = "http://127.0.0.1:1/api/v1/write";
   RemoteWriteExporter exporter(o);
-  auto requests = exporter.Encode({Sample()});
+  const tv1::IngestBatch sample = Sample();
+  auto requests = exporter.Encode({&sample});
   ASSERT_TRUE(requests.ok());
   const SendResult r = exporter.Send(requests->back(), absl::Now() + absl::Seconds(5));
   EXPECT_EQ(r.outcome, Outcome::kRetryable);
