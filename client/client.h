@@ -92,9 +92,10 @@ struct SpanOptions {
   std::optional<absl::Time> start_time;
 };
 
-// One span. Ends when End() is called or when destroyed (RAII). A span the
-// sampler did not keep still has a valid context (so children and
-// downstream services see the trace) but records nothing.
+// One span. Ends when End() is called or when destroyed (RAII); it must end
+// before its Client is destroyed. A span the sampler did not keep still has a
+// valid context (so children and downstream services see the trace) but
+// records nothing.
 class Span {
  public:
   Span() = default;
