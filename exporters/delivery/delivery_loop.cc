@@ -1,6 +1,7 @@
 #include "exporters/delivery/delivery_loop.h"
 
 #include <algorithm>
+#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -71,6 +72,7 @@ absl::Status DeliveryLoop::Start() {
   absl::StatusOr<storage::ConsumerState> state = buffer_->OpenConsumer(consumer());
   if (!state.ok()) return state.status();
   next_ = state->next;
+  read_pos_ = next_;
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
@@ -100,39 +102,55 @@ bool DeliveryLoop::SleepUntil(absl::Time deadline) {
   return !stop_;
 }
 
+// Two groups at a time: while one is being delivered (on a helper thread),
+// the next is read and encoded here. Cursors are still committed in order,
+// each once its group has a final outcome.
 void DeliveryLoop::Run() {
   while (!stopping()) {
-    Group group;
-    if (!Gather(&group)) break;
-    bool all_final = true;
-    if (!group.batches.empty()) {
-      absl::StatusOr<std::vector<Request>> requests = exporter_->Encode(group.batches);
-      if (!requests.ok()) {
-        Drop(group.records, "undecodable", std::string(requests.status().message()));
+    auto group = std::make_unique<Group>();
+    if (!Gather(group.get())) break;
+    std::vector<Request> requests;
+    if (!group->batches.empty()) {
+      absl::StatusOr<std::vector<Request>> encoded = exporter_->Encode(group->batches);
+      if (encoded.ok()) {
+        requests = std::move(*encoded);
       } else {
-        for (const Request& r : *requests) {
-          if (!Deliver(r)) {
-            all_final = false;
-            break;
-          }
-        }
+        Drop(group->records, "undecodable", std::string(encoded.status().message()));
       }
     }
-    if (!all_final) break;  // stopped mid-group: sent again after the next start
-    if (absl::Status s = buffer_->CommitCursor(consumer(), group.next); !s.ok()) {
-      log::WarnEvery(consumer(), absl::Seconds(30), "exporter cursor not committed",
-                     {{"exporter", exporter_->name()}, {"error", std::string(s.message())}});
-      // The entries will be delivered again; nothing is lost.
-      if (!SleepUntil(absl::Now() + absl::Seconds(1))) break;
-      continue;
-    }
-    next_ = group.next;
-    UpdateLag(absl::InfiniteFuture());
+    const uint64_t read_before = read_pos_;
+    if (!Settle()) return;
+    if (read_pos_ != read_before) continue;  // the commit failed: this group is read again
+    sending_ = std::move(group);
+    in_flight_ = std::async(std::launch::async, [this, requests = std::move(requests)] {
+      for (const Request& r : requests) {
+        if (!Deliver(r)) return false;
+      }
+      return true;
+    });
   }
+  Settle();
+}
+
+bool DeliveryLoop::Settle() {
+  if (sending_ == nullptr) return true;
+  const bool final = in_flight_.get();
+  std::unique_ptr<Group> done = std::move(sending_);
+  if (!final) return false;  // stopped mid-group: sent again after the next start
+  if (absl::Status s = buffer_->CommitCursor(consumer(), done->next); !s.ok()) {
+    log::WarnEvery(consumer(), absl::Seconds(30), "exporter cursor not committed",
+                   {{"exporter", exporter_->name()}, {"error", std::string(s.message())}});
+    // Read again from the committed cursor: delivered twice, never lost.
+    read_pos_ = next_;
+    return SleepUntil(absl::Now() + absl::Seconds(1));
+  }
+  next_ = done->next;
+  UpdateLag(absl::InfiniteFuture());
+  return true;
 }
 
 bool DeliveryLoop::Gather(Group* group) {
-  uint64_t from = next_;
+  uint64_t from = read_pos_;
   absl::Time first_read = absl::InfiniteFuture();
   for (;;) {
     if (stopping()) return false;
@@ -141,7 +159,21 @@ bool DeliveryLoop::Gather(Group* group) {
     if (have && now >= first_read + options_.batch.max_delay) break;
     const absl::Time wait_until =
         have ? first_read + options_.batch.max_delay : now + absl::Milliseconds(200);
-    if (!buffer_->WaitForEntries(from, wait_until)) {
+    // Idle, with the previous group's answer in: commit it now rather than
+    // when the next group is ready.
+    if (!have && sending_ != nullptr &&
+        in_flight_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      const uint64_t read_before = read_pos_;
+      if (!Settle()) return false;
+      if (read_pos_ != read_before) {  // the commit failed: read again from the cursor
+        from = read_pos_;
+        continue;
+      }
+    }
+    const absl::Time wait_until_now =
+        (!have && sending_ != nullptr) ? std::min(wait_until, now + absl::Milliseconds(5))
+                                       : wait_until;
+    if (!buffer_->WaitForEntries(from, wait_until_now)) {
       if (!have) UpdateLag(absl::InfiniteFuture());
       continue;
     }
@@ -182,10 +214,12 @@ bool DeliveryLoop::Gather(Group* group) {
                                : std::max<uint64_t>(1, (records_per_entry_ * 7 + e.record_count) / 8);
     }
     group->next = from;
+    read_pos_ = from;
     UpdateLag(group->oldest_append);
     if (group->records >= options_.batch.max_records) break;
   }
   group->next = from;
+  read_pos_ = from;
   return true;
 }
 

@@ -18,11 +18,13 @@
 // - Permanent refusals are dropped, counted by reason and logged
 //   (rate-limited) with the backend's message; they never block the loop.
 // - Exporters never wait for each other: each has its thread and cursor.
+// - Two groups at a time: the next is read and encoded while one is sent.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <random>
 #include <string>
@@ -122,6 +124,9 @@ class DeliveryLoop {
   };
 
   void Run();
+  // Waits for the group in flight and commits it if it was final. False if
+  // the loop must end.
+  bool Settle();
   // Reads the next group; false if stopping before anything was read.
   bool Gather(Group* group);
   // Sends one request until it has a final outcome; false if stopped first.
@@ -149,8 +154,12 @@ class DeliveryLoop {
   metrics::Gauge* const lag_seconds_;
   metrics::Gauge* const circuit_gauge_;
 
-  // The loop thread's.
-  uint64_t next_ = 0;
+  // The loop thread's (Deliver runs on a helper thread, one at a time, and
+  // owns the retry state below it).
+  uint64_t next_ = 0;      // the committed cursor
+  uint64_t read_pos_ = 0;  // where the next group is read from
+  std::unique_ptr<Group> sending_;  // being delivered by in_flight_
+  std::future<bool> in_flight_;
   uint32_t consecutive_failures_ = 0;
   uint64_t records_per_entry_ = 0;  // a running estimate, to size reads (0 = none yet)
   absl::Duration open_for_;
