@@ -54,17 +54,17 @@ class Logger {
     return core_ != nullptr && static_cast<uint8_t>(level) >= static_cast<uint8_t>(min_level_);
   }
 
-  void Log(Level level, std::string_view message, std::initializer_list<Field> fields = {}) const {
+  void Log(Level level, std::string_view message, Fields fields = {}) const {
     if (Enabled(level)) Write(level, message, fields);
   }
-  void Trace(std::string_view m, std::initializer_list<Field> f = {}) const { Log(Level::kTrace, m, f); }
-  void Debug(std::string_view m, std::initializer_list<Field> f = {}) const { Log(Level::kDebug, m, f); }
-  void Info(std::string_view m, std::initializer_list<Field> f = {}) const { Log(Level::kInfo, m, f); }
-  void Warn(std::string_view m, std::initializer_list<Field> f = {}) const { Log(Level::kWarn, m, f); }
-  void Error(std::string_view m, std::initializer_list<Field> f = {}) const { Log(Level::kError, m, f); }
-  void Fatal(std::string_view m, std::initializer_list<Field> f = {}) const { Log(Level::kFatal, m, f); }
-  void Audit(std::string_view m, std::initializer_list<Field> f = {}) const { Log(Level::kAudit, m, f); }
-  void Security(std::string_view m, std::initializer_list<Field> f = {}) const { Log(Level::kSecurity, m, f); }
+  void Trace(std::string_view m, Fields f = {}) const { Log(Level::kTrace, m, f); }
+  void Debug(std::string_view m, Fields f = {}) const { Log(Level::kDebug, m, f); }
+  void Info(std::string_view m, Fields f = {}) const { Log(Level::kInfo, m, f); }
+  void Warn(std::string_view m, Fields f = {}) const { Log(Level::kWarn, m, f); }
+  void Error(std::string_view m, Fields f = {}) const { Log(Level::kError, m, f); }
+  void Fatal(std::string_view m, Fields f = {}) const { Log(Level::kFatal, m, f); }
+  void Audit(std::string_view m, Fields f = {}) const { Log(Level::kAudit, m, f); }
+  void Security(std::string_view m, Fields f = {}) const { Log(Level::kSecurity, m, f); }
 
   Level min_level() const { return min_level_; }
   // AUDIT and SECURITY pass any minimum up to kFatal.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -69,6 +70,9 @@ class Field {
   };
   std::string_view str_;
 };
+
+// A log call's fields: `{{"order_id", id}, {"amount", 12.5}}`.
+using Fields = std::initializer_list<Field>;
 
 // Limits applied to a log record as it is queued; longer text is cut and
 // the cut counted.

@@ -3,7 +3,8 @@
 // context to worker threads, records metrics, and shuts down cleanly.
 //
 //   bazel run //client/examples:checkout                 # collector on 127.0.0.1:4317
-//   TRIBUTARY_ENDPOINT=host:4317 TRIBUTARY_SERVICE_NAME=checkout bazel run //client/examples:checkout
+//   TRIBUTARY_ENDPOINT=host:4317 TRIBUTARY_SERVICE_NAME=shop \
+//     bazel run //client/examples:checkout
 //
 // Every option can come from TRIBUTARY_* environment variables (see
 // client/options.h); the code below only sets what it wants by default.

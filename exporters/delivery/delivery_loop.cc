@@ -191,7 +191,8 @@ bool DeliveryLoop::Gather(Group* group) {
         buffer_->Read(from, max_entries, options_.max_read_bytes);
     if (!entries.ok()) {
       log::WarnEvery(consumer(), absl::Seconds(30), "exporter cannot read the buffer",
-                     {{"exporter", exporter_->name()}, {"error", std::string(entries.status().message())}});
+                     {{"exporter", exporter_->name()},
+                      {"error", std::string(entries.status().message())}});
       if (!SleepUntil(now + absl::Seconds(1))) return false;
       continue;
     }
@@ -209,9 +210,10 @@ bool DeliveryLoop::Gather(Group* group) {
       }
       group->records += e.record_count;
       group->batches.push_back(batch);
-      records_per_entry_ = records_per_entry_ == 0
-                               ? std::max<uint64_t>(1, e.record_count)
-                               : std::max<uint64_t>(1, (records_per_entry_ * 7 + e.record_count) / 8);
+      records_per_entry_ =
+          records_per_entry_ == 0
+              ? std::max<uint64_t>(1, e.record_count)
+              : std::max<uint64_t>(1, (records_per_entry_ * 7 + e.record_count) / 8);
     }
     group->next = from;
     read_pos_ = from;
