@@ -5,13 +5,12 @@
 # was not acked. At the end every batch that was ever acked is stored exactly
 # once, and loadgen got every one of its batches acked.
 set -euo pipefail
-D=collector/tributaryd
 CLI=tools/cli/tributary
 W="$TEST_TMPDIR"
 KILLS=${KILLS:-12}
 PRODUCERS=4
 BATCHES=600   # per producer
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source tests/e2e/lib.sh
 
 PID=""
 LOADGEN=""
@@ -21,32 +20,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-GRPC_PORT=0
-HTTP_PORT=0
-run=0
-# Starts the collector on the data directory; the first start picks ports,
-# restarts reuse them so loadgen finds the collector again.
-start() {
-  run=$((run + 1))
-  local err="$W/stderr.$run"
-  (cd "$W" && exec "$OLDPWD/$D" --grpc_listen=127.0.0.1:$GRPC_PORT \
-      --http_listen=127.0.0.1:$HTTP_PORT 2> "$err") &
-  PID=$!
-  for _ in $(seq 1 400); do
-    grep -q 'msg=listening' "$err" 2>/dev/null && break
-    kill -0 "$PID" 2>/dev/null || fail "collector run $run exited: $(cat "$err")"
-    sleep 0.05
-  done
-  grep -q 'msg=listening' "$err" || fail "collector run $run did not start: $(cat "$err")"
-  GRPC_PORT=$(sed -n 's/.*grpc=127.0.0.1:\([0-9]*\).*/\1/p' "$err")
-  HTTP_PORT=$(sed -n 's/.*http=127.0.0.1:\([0-9]*\).*/\1/p' "$err")
-}
-
 entries() {
   curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | sed -n 's/^tributary_buffer_entries \([0-9]*\)$/\1/p'
 }
 
-start
+start_on_ports "$W"
 "$CLI" loadgen --target=127.0.0.1:$GRPC_PORT --producers=$PRODUCERS --in_flight=8 --batch=100 \
     --batches=$BATCHES --rate=25000 --duration=300s --drain_timeout=60s \
     --producer_prefix=crash --acked_out="$W/acked" > "$W/loadgen.out" 2>&1 &
@@ -66,7 +44,7 @@ for k in $(seq 1 "$KILLS"); do
   sleep "0.$((RANDOM % 400 + 100))"
   kill -KILL "$PID"
   wait "$PID" 2>/dev/null || true
-  start
+  start_on_ports "$W"
   grep -q 'msg="buffer opened"' "$W/stderr.$run" || fail "restart $k: no buffer opened line"
 done
 

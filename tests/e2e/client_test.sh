@@ -9,7 +9,6 @@
 #    logs, spans and metrics arrive, redacted and linked.
 set -euo pipefail
 source tests/e2e/lib.sh
-D=collector/tributaryd
 CLI=tools/cli/tributary
 APP=tests/e2e/client_app
 EXAMPLE=client/examples/checkout
@@ -23,29 +22,6 @@ cleanup() {
   [ -n "$APP_PID" ] && kill -KILL "$APP_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
-
-# start DIR: starts the collector in DIR; the first start in a DIR picks the
-# ports, restarts reuse them so the client finds the collector again.
-GRPC_PORT=0
-HTTP_PORT=0
-run=0
-start() {
-  local dir=$1
-  run=$((run + 1))
-  local err="$dir/stderr.$run"
-  mkdir -p "$dir"
-  (cd "$dir" && exec "$OLDPWD/$D" --grpc_listen=127.0.0.1:$GRPC_PORT \
-      --http_listen=127.0.0.1:$HTTP_PORT 2> "$err") &
-  PID=$!
-  for _ in $(seq 1 400); do
-    grep -q 'msg=listening' "$err" 2>/dev/null && break
-    kill -0 "$PID" 2>/dev/null || fail "collector run $run exited: $(cat "$err")"
-    sleep 0.05
-  done
-  grep -q 'msg=listening' "$err" || fail "collector run $run did not start: $(cat "$err")"
-  GRPC_PORT=$(sed -n 's/.*grpc=127.0.0.1:\([0-9]*\).*/\1/p' "$err")
-  HTTP_PORT=$(sed -n 's/.*http=127.0.0.1:\([0-9]*\).*/\1/p' "$err")
-}
 
 stored_records() {
   curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" \
@@ -96,7 +72,7 @@ check() {
 
 # ---- 1. kill -9 while logging ----
 K="$W/kill"
-start "$K"
+start_on_ports "$K"
 "$APP" --endpoint=127.0.0.1:$GRPC_PORT --threads=4 --rate=5000 --records=200000 \
     --stop_file="$K/stop" > "$W/app_kill.out" 2>&1 &
 APP_PID=$!
@@ -105,7 +81,7 @@ for k in $(seq 1 "$KILLS"); do
   sleep "0.$((RANDOM % 400 + 100))"   # the crash schedule: a random moment
   kill -KILL "$PID"
   wait "$PID" 2>/dev/null || true
-  start "$K"
+  start_on_ports "$K"
 done
 await_progress
 touch "$K/stop"
@@ -119,7 +95,7 @@ check "$K" "$W/app_kill.out"
 S="$W/stop"
 GRPC_PORT=0
 HTTP_PORT=0
-start "$S"
+start_on_ports "$S"
 "$APP" --endpoint=127.0.0.1:$GRPC_PORT --threads=4 --rate=20000 --records=400000 \
     --queue=1024 --unacked_bytes=1048576 --stop_file="$S/stop" > "$W/app_stop.out" 2>&1 &
 APP_PID=$!
@@ -141,7 +117,7 @@ check "$S" "$W/app_stop.out"
 E="$W/example"
 GRPC_PORT=0
 HTTP_PORT=0
-start "$E"
+start_on_ports "$E"
 TRIBUTARY_ENDPOINT=127.0.0.1:$GRPC_PORT TRIBUTARY_SERVICE_INSTANCE_ID=example-1 \
     "$EXAMPLE" > "$W/example.out" 2>&1 || fail "example exited $?: $(cat "$W/example.out")"
 cat "$W/example.out"
