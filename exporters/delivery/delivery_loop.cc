@@ -323,11 +323,16 @@ void DeliveryLoop::Drop(uint64_t records, const char* reason, const std::string&
 }
 
 void DeliveryLoop::UpdateLag(absl::Time oldest_unsent) {
+  // Buffer::Stats takes the buffer's lock, which appends share: at most
+  // every 50 ms (the idle wait refreshes it often enough).
+  const absl::Time now = absl::Now();
+  if (now - last_lag_update_ < absl::Milliseconds(50)) return;
+  last_lag_update_ = now;
   const storage::BufferStats stats = buffer_->Stats();
   const uint64_t lag = stats.durable_end > next_ ? stats.durable_end - next_ : 0;
   const double seconds = (lag == 0 || oldest_unsent == absl::InfiniteFuture())
                              ? 0
-                             : std::max(0.0, absl::ToDoubleSeconds(absl::Now() - oldest_unsent));
+                             : std::max(0.0, absl::ToDoubleSeconds(now - oldest_unsent));
   lag_entries_->Set(static_cast<double>(lag));
   lag_seconds_->Set(seconds);
   MutexLock lock(&mu_);

@@ -161,6 +161,7 @@ class DeliveryLoop {
   std::unique_ptr<Group> sending_;  // being delivered by in_flight_
   std::future<bool> in_flight_;
   uint32_t consecutive_failures_ = 0;
+  absl::Time last_lag_update_ = absl::InfinitePast();
   uint64_t records_per_entry_ = 0;  // a running estimate, to size reads (0 = none yet)
   absl::Duration open_for_;
   std::mt19937_64 rng_;
