@@ -5,43 +5,10 @@
 
 #include "absl/time/clock.h"
 #include "base/mutex.h"
+#include "base/text_escape.h"
 
 namespace tributary::log {
 namespace {
-
-bool NeedsQuotes(std::string_view v) {
-  if (v.empty()) return true;
-  for (char c : v) {
-    if (c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
-      return true;
-    }
-  }
-  return false;
-}
-
-void AppendValue(std::string* out, std::string_view v) {
-  if (!NeedsQuotes(v)) {
-    out->append(v);
-    return;
-  }
-  out->push_back('"');
-  for (char c : v) {
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppend(out, "\\x", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 const char* LevelName(Level level) {
   switch (level) {
@@ -70,10 +37,10 @@ std::string Format(absl::Time now, Level level, std::string_view msg,
   std::string line = absl::StrCat(
       "ts=", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone()),
       " level=", LevelName(level), " msg=");
-  AppendValue(&line, msg);
+  AppendLogfmtValue(&line, msg);
   for (const Field& f : fields) {
     absl::StrAppend(&line, " ", f.key, "=");
-    AppendValue(&line, f.value);
+    AppendLogfmtValue(&line, f.value);
   }
   return line;
 }

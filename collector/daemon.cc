@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "base/log.h"
+#include "base/text_escape.h"
 #include "collector/health/health_service.h"
 #include "collector/http/http_server.h"
 #include "collector/http/listen_address.h"
@@ -32,24 +33,6 @@ uint64_t ResidentBytes() {
   uint64_t size = 0, resident = 0;
   statm >> size >> resident;
   return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
 }
 
 std::string HtmlEscape(const std::string& s) {
@@ -346,6 +329,12 @@ absl::Status Daemon::StartExporters() {
   if (otlp.enabled) {
     exporters_.push_back(std::make_unique<exporters::DeliveryLoop>(
         buffer_.get(), std::make_unique<otlp::OtlpExporter>(otlp.options), otlp.delivery,
+        export_metrics_.get()));
+  }
+  const LokiExportConfig& loki = config_.exporters.loki;
+  if (loki.enabled) {
+    exporters_.push_back(std::make_unique<exporters::DeliveryLoop>(
+        buffer_.get(), std::make_unique<exporters::LokiExporter>(loki.options), loki.delivery,
         export_metrics_.get()));
   }
   const RemoteWriteExportConfig& rw = config_.exporters.prometheus_remote_write;

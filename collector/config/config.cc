@@ -308,6 +308,62 @@ void WalkRemoteWrite(Walker& w, const YAML::Node& node, RemoteWriteExportConfig*
   WalkDelivery(w, node, path, &rw->delivery);
 }
 
+void WalkLoki(Walker& w, const YAML::Node& node, LokiExportConfig* loki) {
+  const std::string path = "exporters.loki";
+  if (!node) return;
+  loki->enabled = true;
+  exporters::LokiOptions& o = loki->options;
+  if (!w.Map(node, path, {"url", "tenant", "labels", "encoding", "compression", "line_format",
+                          "max_streams_per_push", "headers", "timeout", "retry", "batch"})) {
+    return;
+  }
+  w.String(node, path, "url", &o.url);
+  if (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0) {
+    w.Problem(path + ".url",
+              absl::StrCat("must be an http:// or https:// URL, got \"", o.url, "\""));
+  }
+  w.String(node, path, "tenant", &o.tenant);
+  if (auto labels = w.StringList(node, path, "labels")) {
+    o.labels = *labels;
+    if (o.labels.empty() || o.labels.size() > exporters::kLokiMaxLabels) {
+      w.Problem(path + ".labels", absl::StrCat("must name 1 to ", exporters::kLokiMaxLabels,
+                                               " keys (Loki's limit per stream)"));
+    }
+  }
+  if (auto e = w.Scalar(node, path, "encoding")) {
+    if (*e == "protobuf") {
+      o.encoding = exporters::LokiOptions::Encoding::kProtobuf;
+    } else if (*e == "json") {
+      o.encoding = exporters::LokiOptions::Encoding::kJson;
+    } else {
+      w.Problem(path + ".encoding", absl::StrCat("must be protobuf or json, got \"", *e, "\""));
+    }
+  }
+  if (auto c = w.Scalar(node, path, "compression")) {
+    if (*c == "gzip" || *c == "none") {
+      o.gzip = *c == "gzip";
+    } else {
+      w.Problem(path + ".compression", absl::StrCat("must be gzip or none, got \"", *c, "\""));
+    }
+    if (o.gzip && o.encoding != exporters::LokiOptions::Encoding::kJson) {
+      w.Problem(path + ".compression",
+                "gzip applies to encoding: json (protobuf bodies are always snappy)");
+    }
+  }
+  if (auto f = w.Scalar(node, path, "line_format")) {
+    if (*f == "logfmt") {
+      o.line_format = exporters::LokiOptions::LineFormat::kLogfmt;
+    } else if (*f == "json") {
+      o.line_format = exporters::LokiOptions::LineFormat::kJson;
+    } else {
+      w.Problem(path + ".line_format", absl::StrCat("must be logfmt or json, got \"", *f, "\""));
+    }
+  }
+  w.Uint32(node, path, "max_streams_per_push", 1, 100000, &o.max_streams_per_push);
+  WalkHeaders(w, node, path, /*lower_case=*/false, &o.headers);
+  WalkDelivery(w, node, path, &loki->delivery);
+}
+
 void WalkOtlpExporter(Walker& w, const YAML::Node& node, OtlpExportConfig* otlp) {
   const std::string path = "exporters.otlp";
   if (!node) return;
@@ -351,8 +407,9 @@ void WalkExporters(Walker& w, const YAML::Node& node, ExportersConfig* exporters
     return;
   }
   WalkOtlpExporter(w, node["otlp"], &exporters->otlp);
+  WalkLoki(w, node["loki"], &exporters->loki);
   WalkRemoteWrite(w, node["prometheus_remote_write"], &exporters->prometheus_remote_write);
-  for (const char* name : {"loki", "prometheus"}) {
+  for (const char* name : {"prometheus"}) {
     if (node[name]) {
       w.Problem(absl::StrCat("exporters.", name),
                 "not available in this version of tributaryd; remove the section");

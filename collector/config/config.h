@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "base/redaction.h"
 #include "exporters/delivery/delivery_loop.h"
+#include "exporters/loki/loki_exporter.h"
 #include "exporters/otlp/otlp_exporter.h"
 #include "exporters/prometheus/remote_write.h"
 #include "storage/options.h"
@@ -78,8 +79,16 @@ struct RemoteWriteExportConfig {
   exporters::DeliveryOptions delivery;
 };
 
+// exporters.loki; off unless the section is present.
+struct LokiExportConfig {
+  bool enabled = false;
+  exporters::LokiOptions options;
+  exporters::DeliveryOptions delivery;
+};
+
 struct ExportersConfig {
   OtlpExportConfig otlp;
+  LokiExportConfig loki;
   RemoteWriteExportConfig prometheus_remote_write;
 };
 

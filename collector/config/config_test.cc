@@ -96,7 +96,7 @@ ingest:
       - { name: broken, regex: '(unclosed' }
       - { regex: 'x' }
 exporters:
-  loki: { url: "http://127.0.0.1:3100" }
+  loki: { url: "http://127.0.0.1:3100", encoding: xml }
 )");
   EXPECT_THAT(
       r.problems,
@@ -108,7 +108,7 @@ exporters:
           HasSubstr("storage.retention: bad duration \"forever\""),
           HasSubstr("ingest.redaction.patterns[0].regex: invalid RE2 pattern"),
           HasSubstr("ingest.redaction.patterns[1].name: is required"),
-          HasSubstr("exporters.loki: not available in this version"),
+          HasSubstr("exporters.loki.encoding: must be protobuf or json, got \"xml\""),
           HasSubstr("server.grpc_listen: \"no-port\" is not HOST:PORT")));
 }
 
@@ -173,6 +173,49 @@ exporters:
   EXPECT_THAT(Parse("exporters: { prometheus_remote_write: { url: \"127.0.0.1:9090\" } }")
                   .problems,
               ElementsAre(HasSubstr("must be an http:// or https:// URL")));
+}
+
+TEST(ConfigTest, TheLokiExporterSection) {
+  EXPECT_FALSE(Parse("").config.exporters.loki.enabled);
+  const LoadResult r = Parse(R"(
+exporters:
+  loki:
+    url: "http://127.0.0.1:3100"
+    tenant: team-a
+    labels: [service.name, severity_text, k8s.namespace]
+    encoding: json
+    compression: gzip
+    line_format: json
+    max_streams_per_push: 50
+    batch: { max_records: 3000, max_delay: 1s }
+)");
+  ASSERT_THAT(r.problems, IsEmpty());
+  const LokiExportConfig& loki = r.config.exporters.loki;
+  EXPECT_TRUE(loki.enabled);
+  EXPECT_EQ(loki.options.tenant, "team-a");
+  EXPECT_THAT(loki.options.labels, ElementsAre("service.name", "severity_text", "k8s.namespace"));
+  EXPECT_EQ(loki.options.encoding, exporters::LokiOptions::Encoding::kJson);
+  EXPECT_TRUE(loki.options.gzip);
+  EXPECT_EQ(loki.options.line_format, exporters::LokiOptions::LineFormat::kJson);
+  EXPECT_EQ(loki.options.max_streams_per_push, 50u);
+  EXPECT_EQ(loki.delivery.batch.max_records, 3000u);
+  // The defaults: protobuf, logfmt, service.name and severity_text.
+  const LokiExportConfig plain = Parse("exporters: { loki: {} }").config.exporters.loki;
+  EXPECT_TRUE(plain.enabled);
+  EXPECT_EQ(plain.options.encoding, exporters::LokiOptions::Encoding::kProtobuf);
+  EXPECT_THAT(plain.options.labels, ElementsAre("service.name", "severity_text"));
+  EXPECT_THAT(Parse(R"(
+exporters:
+  loki:
+    url: "loki:3100"
+    compression: gzip
+    line_format: yaml
+    labels: []
+)").problems,
+              ElementsAre(HasSubstr("exporters.loki.url: must be an http:// or https:// URL"),
+                          HasSubstr("exporters.loki.labels: must name 1 to 15 keys"),
+                          HasSubstr("exporters.loki.compression: gzip applies to encoding: json"),
+                          HasSubstr("exporters.loki.line_format: must be logfmt or json")));
 }
 
 TEST(ConfigTest, WrongShapesAreProblemsNotCrashes) {

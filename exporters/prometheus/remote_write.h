@@ -2,12 +2,8 @@
 // `exporters.prometheus_remote_write.url` as a snappy-compressed
 // prometheus.WriteRequest (remote write 1.0), with the required headers.
 //
-// Series: the metric name made a valid Prometheus name (counters get
-// `_total`; histograms become `_bucket{le=...}` with cumulative counts,
-// `_sum` and `_count`; summaries `{quantile=...}`, `_sum`, `_count`), with
-// labels from the resource (service.name -> job, service.instance.id ->
-// instance) and the point's own labels, names sanitised and sorted. Samples
-// are in timestamp order per series. Delta sums and histograms, and
+// Series are named and labelled as in exporters/prometheus/series.h, labels
+// sorted, samples in timestamp order per series. Delta sums and histograms, and
 // exponential histograms, have no remote-write form here: they are counted
 // as dropped. 2xx is success, 429 and 5xx are retried (Retry-After
 // honoured), other answers (e.g. 400 "out of order sample") are dropped with
@@ -20,6 +16,8 @@
 #include <vector>
 
 #include "exporters/exporter.h"
+#include "exporters/http/http_post.h"
+#include "exporters/prometheus/series.h"
 #include "prometheus/remote.pb.h"
 
 namespace tributary::exporters {
@@ -35,9 +33,6 @@ prometheus::WriteRequest ToWriteRequest(
     const std::vector<const tributary::v1::IngestBatch*>& batches, uint64_t* points,
     uint64_t* skipped);
 
-// "http.server.duration" -> "http_server_duration"; a leading digit gets "_".
-std::string PrometheusName(const std::string& name, bool allow_colon);
-
 class RemoteWriteExporter : public Exporter {
  public:
   explicit RemoteWriteExporter(RemoteWriteOptions options);
@@ -51,7 +46,8 @@ class RemoteWriteExporter : public Exporter {
  private:
   const std::string name_ = "prometheus_remote_write";
   const RemoteWriteOptions options_;
-  void* curl_ = nullptr;  // CURL*, reused so the connection is kept
+  std::vector<std::string> headers_;
+  HttpPoster http_;
 };
 
 }  // namespace tributary::exporters

@@ -7,6 +7,7 @@
 //   client_app --endpoint=127.0.0.1:4317 --threads=4 --rate=5000
 //              --records=100000 --stop_file=/tmp/stop [--queue=8192]
 //              [--unacked_bytes=67108864] [--flush_timeout_s=60]
+//              [--service=client-e2e]
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -34,6 +35,7 @@ struct Flags {
   int64_t queue = 8192;
   int64_t unacked_bytes = 64 << 20;
   int64_t flush_timeout_s = 60;
+  std::string service = "client-e2e";
 };
 
 bool Parse(int argc, char** argv, Flags* f) {
@@ -46,6 +48,8 @@ bool Parse(int argc, char** argv, Flags* f) {
     bool ok = true;
     if (key == "endpoint") {
       f->endpoint = value;
+    } else if (key == "service") {
+      f->service = value;
     } else if (key == "stop_file") {
       f->stop_file = value;
     } else if (key == "threads") {
@@ -83,7 +87,7 @@ int main(int argc, char** argv) {
   }
   tributary::client::ClientOptions options;
   options.endpoints = {flags.endpoint};
-  options.resource.service_name = "client-e2e";
+  options.resource.service_name = flags.service;
   options.queue.max_records = static_cast<size_t>(flags.queue);
   options.max_unacked_bytes = static_cast<size_t>(flags.unacked_bytes);
   options.batch.max_bytes = std::min<size_t>(options.batch.max_bytes, options.max_unacked_bytes);
