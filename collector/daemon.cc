@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "base/log.h"
 #include "base/text_escape.h"
@@ -97,19 +98,40 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
     }
     return r;
   });
+  // The Prometheus exporter's endpoint serves the series its delivery loop
+  // (started with the other exporters) keeps.
+  absl::StatusOr<std::unique_ptr<HttpServer>> scrape_http = std::unique_ptr<HttpServer>();
+  if (config_.exporters.prometheus.enabled) {
+    scrape_store_ = std::make_shared<exporters::SeriesStore>(config_.exporters.prometheus.options);
+    scrape_http = HttpServer::Start(
+        config_.exporters.prometheus.options.listen,
+        [store = scrape_store_](const std::string& path) {
+          HttpResponse r;
+          if (path == "/metrics") {
+            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            r.body = store->Render(absl::Now());
+          } else {
+            r.status = 404;
+            r.body = "not found; the ingested metrics are at /metrics\n";
+          }
+          return r;
+        });
+  }
   // The gRPC address is tried now too (gRPC binds only when it starts, after
-  // the buffer is open), so both port problems are reported at once.
+  // the buffer is open), so all port problems are reported at once.
   const std::string grpc_problem = ProbeListen(config_.server.grpc_listen);
-  if (!http.ok() || !grpc_problem.empty()) {
-    std::string problems;
-    if (!http.ok()) problems = absl::StrCat("server.http_listen: ", http.status().message());
-    if (!grpc_problem.empty()) {
-      absl::StrAppend(&problems, problems.empty() ? "" : "; ", "server.grpc_listen: ",
-                      grpc_problem);
+  if (!http.ok() || !grpc_problem.empty() || !scrape_http.ok()) {
+    std::vector<std::string> problems;
+    if (!http.ok()) problems.push_back(absl::StrCat("server.http_listen: ", http.status().message()));
+    if (!grpc_problem.empty()) problems.push_back("server.grpc_listen: " + grpc_problem);
+    if (!scrape_http.ok()) {
+      problems.push_back(
+          absl::StrCat("exporters.prometheus.listen: ", scrape_http.status().message()));
     }
-    return absl::FailedPreconditionError(problems);
+    return absl::FailedPreconditionError(absl::StrJoin(problems, "; "));
   }
   http_ = std::move(*http);
+  scrape_http_ = std::move(*scrape_http);
 
   if (given != nullptr) {
     buffer_ = std::move(given);
@@ -179,6 +201,12 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
                           {"http", absl::StrCat(config_.server.http_listen.substr(
                                                     0, config_.server.http_listen.rfind(':')),
                                                 ":", http_->port())}});
+  if (scrape_http_ != nullptr) {
+    const std::string& listen = config_.exporters.prometheus.options.listen;
+    log::Info("prometheus exporter listening",
+              {{"address", absl::StrCat(listen.substr(0, listen.rfind(':')), ":",
+                                        scrape_http_->port())}});
+  }
   return absl::OkStatus();
 }
 
@@ -330,6 +358,11 @@ absl::Status Daemon::StartExporters() {
     exporters_.push_back(std::make_unique<exporters::DeliveryLoop>(
         buffer_.get(), std::make_unique<otlp::OtlpExporter>(otlp.options), otlp.delivery,
         export_metrics_.get()));
+  }
+  if (scrape_store_ != nullptr) {
+    exporters_.push_back(std::make_unique<exporters::DeliveryLoop>(
+        buffer_.get(), std::make_unique<exporters::ScrapeExporter>(scrape_store_),
+        config_.exporters.prometheus.delivery, export_metrics_.get()));
   }
   const LokiExportConfig& loki = config_.exporters.loki;
   if (loki.enabled) {
@@ -490,6 +523,7 @@ absl::Status Daemon::Shutdown() {
   }
   // HTTP handlers read the buffer: stop them before it closes.
   if (http_ != nullptr) http_->Stop();
+  if (scrape_http_ != nullptr) scrape_http_->Stop();
   // Exporters finish the send in flight; what it does not confirm is sent
   // again after the next start.
   for (auto& e : exporters_) e->Stop();

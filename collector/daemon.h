@@ -90,6 +90,10 @@ class Daemon {
   std::unique_ptr<QueryServiceImpl> query_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpServer> http_;
+  // exporters.prometheus: the series its delivery loop keeps, and the
+  // endpoint that serves them.
+  std::shared_ptr<exporters::SeriesStore> scrape_store_;
+  std::unique_ptr<HttpServer> scrape_http_;
   std::unique_ptr<exporters::DeliveryMetrics> export_metrics_;
   std::vector<std::unique_ptr<exporters::DeliveryLoop>> exporters_;
   int grpc_port_ = 0;

@@ -13,9 +13,10 @@ PACKAGES=(
   zlib1g-dev
   # Benchmark baseline: spdlog's async logger (client_bench).
   libspdlog-dev
-  # Test peers: promtool lints /metrics; curl talks to the HTTP endpoints;
+  # Test peers: Prometheus (and promtool) and VictoriaMetrics receive what
+  # the exporters send; curl talks to the HTTP endpoints;
   # python3 reads JSON in the end-to-end scripts.
-  prometheus curl python3
+  prometheus victoria-metrics curl python3
   # Toolchain.
   g++ git
 )

@@ -364,6 +364,27 @@ void WalkLoki(Walker& w, const YAML::Node& node, LokiExportConfig* loki) {
   WalkDelivery(w, node, path, &loki->delivery);
 }
 
+void WalkPrometheus(Walker& w, const YAML::Node& node, PrometheusExportConfig* prom) {
+  const std::string path = "exporters.prometheus";
+  if (!node) return;
+  prom->enabled = true;
+  exporters::ScrapeOptions& o = prom->options;
+  if (!w.Map(node, path, {"listen", "metric_expiration", "max_series", "resource_labels",
+                          "timeout", "retry", "batch"})) {
+    return;
+  }
+  w.String(node, path, "listen", &o.listen);
+  w.Duration(node, path, "metric_expiration", &o.metric_expiration);
+  if (o.metric_expiration <= absl::ZeroDuration()) {
+    w.Problem(path + ".metric_expiration", "must be positive");
+  }
+  uint32_t max_series = static_cast<uint32_t>(o.max_series);
+  w.Uint32(node, path, "max_series", 1, 100000000, &max_series);
+  o.max_series = max_series;
+  if (auto labels = w.StringList(node, path, "resource_labels")) o.resource_labels = *labels;
+  WalkDelivery(w, node, path, &prom->delivery);
+}
+
 void WalkOtlpExporter(Walker& w, const YAML::Node& node, OtlpExportConfig* otlp) {
   const std::string path = "exporters.otlp";
   if (!node) return;
@@ -408,13 +429,8 @@ void WalkExporters(Walker& w, const YAML::Node& node, ExportersConfig* exporters
   }
   WalkOtlpExporter(w, node["otlp"], &exporters->otlp);
   WalkLoki(w, node["loki"], &exporters->loki);
+  WalkPrometheus(w, node["prometheus"], &exporters->prometheus);
   WalkRemoteWrite(w, node["prometheus_remote_write"], &exporters->prometheus_remote_write);
-  for (const char* name : {"prometheus"}) {
-    if (node[name]) {
-      w.Problem(absl::StrCat("exporters.", name),
-                "not available in this version of tributaryd; remove the section");
-    }
-  }
 }
 
 // Parts of the DESIGN.md config that this version does not run yet. Refusing
@@ -433,6 +449,12 @@ void CheckValues(Walker& w, const Config& c) {
   }
   if (std::string why = CheckListenAddress(c.server.http_listen); !why.empty()) {
     w.Problem("server.http_listen", why);
+  }
+  if (c.exporters.prometheus.enabled) {
+    if (std::string why = CheckListenAddress(c.exporters.prometheus.options.listen);
+        !why.empty()) {
+      w.Problem("exporters.prometheus.listen", why);
+    }
   }
   if (c.server.max_message_bytes < (1 << 10) || c.server.max_message_bytes > (256ull << 20)) {
     w.Problem("server.max_message_bytes", "must be from 1KiB to 256MiB");

@@ -17,6 +17,7 @@
 #include "exporters/loki/loki_exporter.h"
 #include "exporters/otlp/otlp_exporter.h"
 #include "exporters/prometheus/remote_write.h"
+#include "exporters/prometheus/scrape.h"
 #include "storage/options.h"
 
 namespace tributary::collector {
@@ -86,9 +87,18 @@ struct LokiExportConfig {
   exporters::DeliveryOptions delivery;
 };
 
+// exporters.prometheus (the scrape endpoint); off unless the section is
+// present.
+struct PrometheusExportConfig {
+  bool enabled = false;
+  exporters::ScrapeOptions options;
+  exporters::DeliveryOptions delivery;
+};
+
 struct ExportersConfig {
   OtlpExportConfig otlp;
   LokiExportConfig loki;
+  PrometheusExportConfig prometheus;
   RemoteWriteExportConfig prometheus_remote_write;
 };
 

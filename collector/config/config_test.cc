@@ -218,6 +218,33 @@ exporters:
                           HasSubstr("exporters.loki.line_format: must be logfmt or json")));
 }
 
+TEST(ConfigTest, ThePrometheusExporterSection) {
+  EXPECT_FALSE(Parse("").config.exporters.prometheus.enabled);
+  const LoadResult r = Parse(R"(
+exporters:
+  prometheus:
+    listen: "127.0.0.1:9464"
+    metric_expiration: 90s
+    max_series: 5000
+    resource_labels: [deployment.environment]
+    batch: { max_delay: 50ms }
+)");
+  ASSERT_THAT(r.problems, IsEmpty());
+  const PrometheusExportConfig& p = r.config.exporters.prometheus;
+  EXPECT_TRUE(p.enabled);
+  EXPECT_EQ(p.options.listen, "127.0.0.1:9464");
+  EXPECT_EQ(p.options.metric_expiration, absl::Seconds(90));
+  EXPECT_EQ(p.options.max_series, 5000u);
+  EXPECT_THAT(p.options.resource_labels, ElementsAre("deployment.environment"));
+  EXPECT_EQ(p.delivery.batch.max_delay, absl::Milliseconds(50));
+  EXPECT_EQ(Parse("exporters: { prometheus: {} }").config.exporters.prometheus.options.listen,
+            "127.0.0.1:8889");
+  EXPECT_THAT(Parse("exporters: { prometheus: { listen: nowhere, metric_expiration: 0s } }")
+                  .problems,
+              ElementsAre(HasSubstr("exporters.prometheus.metric_expiration: must be positive"),
+                          HasSubstr("exporters.prometheus.listen: \"nowhere\" is not HOST:PORT")));
+}
+
 TEST(ConfigTest, WrongShapesAreProblemsNotCrashes) {
   EXPECT_THAT(Parse("server: [1, 2]").problems,
               ElementsAre(HasSubstr("server: must be a mapping")));

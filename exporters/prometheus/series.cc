@@ -36,13 +36,26 @@ std::string PrometheusName(const std::string& name, bool allow_colon) {
   return out;
 }
 
-LabelSet ResourceLabels(const tv1::Resource& r) {
+LabelSet ResourceLabels(const tv1::Resource& r, const std::vector<std::string>& extra) {
   LabelSet base;
   if (!r.service_name().empty()) base.emplace_back("job", r.service_name());
   if (!r.service_instance_id().empty()) {
     base.emplace_back("instance", r.service_instance_id());
   } else if (!r.host().empty()) {
     base.emplace_back("instance", r.host());
+  }
+  for (const std::string& key : extra) {
+    const std::string name = PrometheusName(key, /*allow_colon=*/false);
+    if (name.empty() || absl::StartsWith(name, "__") ||
+        std::any_of(base.begin(), base.end(), [&](const auto& l) { return l.first == name; })) {
+      continue;
+    }
+    for (const tv1::Attribute& a : r.attributes()) {
+      if (a.key() == key && !a.value().empty()) {
+        base.emplace_back(name, a.value());
+        break;
+      }
+    }
   }
   return base;
 }

@@ -40,8 +40,10 @@ struct PromSample {
 // "http.server.duration" -> "http_server_duration"; a leading digit gets "_".
 std::string PrometheusName(const std::string& name, bool allow_colon);
 
-// The labels every point of a batch from this resource carries.
-LabelSet ResourceLabels(const tributary::v1::Resource& resource);
+// The labels every point of a batch from this resource carries: job and
+// instance, then the resource attributes named in `extra` (sanitised names).
+LabelSet ResourceLabels(const tributary::v1::Resource& resource,
+                        const std::vector<std::string>& extra = {});
 
 // Calls `emit` for each sample of `point`. Returns false (emitting nothing)
 // for a point with no Prometheus form or no usable name.

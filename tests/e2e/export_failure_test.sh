@@ -18,7 +18,7 @@ W="$TEST_TMPDIR"
 MAX_RECORDS=2000
 
 require_node_peers
-BACKEND=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BACKEND=$(free_port)
 mkdir -p "$W/c"
 cat > "$W/c/config.yaml" <<YAML
 exporters:

@@ -72,3 +72,46 @@ stop_tributaryd() {
   PID=""
   [ "$rc" = 0 ] || fail "tributaryd exited $rc after SIGTERM"
 }
+
+# free_port: a free loopback port, for peers that cannot report a
+# kernel-picked one.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_prometheus DIR [FLAGS...]: Debian's Prometheus with DIR/prometheus.yml
+# on a free loopback port, waited for until ready; sets PROM_PORT.
+start_prometheus() {
+  local dir=$1; shift
+  command -v prometheus > /dev/null || fail "prometheus is not installed (tools/setup.sh installs it)"
+  PROM_PORT=$(free_port)
+  prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+      --web.listen-address=127.0.0.1:$PROM_PORT "$@" > "$dir/log" 2>&1 &
+  local pid=$!
+  track "$pid"
+  for _ in $(seq 1 400); do
+    curl -sf "http://127.0.0.1:$PROM_PORT/-/ready" > /dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || fail "prometheus exited: $(tail -5 "$dir/log")"
+    sleep 0.05
+  done
+  fail "prometheus not ready: $(tail -5 "$dir/log")"
+}
+
+# prom_query URL PROMQL: the first result's value from a Prometheus-style
+# query API at URL (http://host:port), or empty.
+prom_query() {
+  curl -sG "$1/api/v1/query" --data-urlencode "query=$2" 2>/dev/null \
+    | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' \
+    2>/dev/null || true
+}
+
+# prom_await URL PROMQL WANT: polls (up to 30 s) until the query returns WANT.
+prom_await() {
+  local got=""
+  for _ in $(seq 1 300); do
+    got=$(prom_query "$1" "$2")
+    [ "$got" = "$3" ] && return 0
+    sleep 0.1
+  done
+  fail "$2 = '${got}', want $3"
+}

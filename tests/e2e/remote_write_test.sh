@@ -3,7 +3,8 @@
 # remote-write receiver): metrics the OpenTelemetry JS SDK sends to
 # tributaryd are queried back from Prometheus with the right names, labels
 # and values; a sample Prometheus refuses as out of order (400) is dropped and
-# counted, and delivery goes on.
+# counted, and delivery goes on. Then the same into VictoriaMetrics (Debian's),
+# a second, independent receiver.
 #
 # Needs the npm packages of tests/e2e/js on NODE_PATH (tools/test.sh).
 set -euo pipefail
@@ -12,49 +13,30 @@ JS=tests/e2e/js
 W="$TEST_TMPDIR"
 
 require_node_peers
-command -v prometheus > /dev/null || fail "prometheus is not installed (tools/setup.sh installs it)"
+command -v victoria-metrics > /dev/null \
+  || fail "victoria-metrics is not installed (tools/setup.sh installs it)"
 
-# A free loopback port for Prometheus (it cannot report a kernel-picked one).
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$W/p"
 echo 'global: { scrape_interval: 1s }' > "$W/p/prometheus.yml"
-prometheus --config.file="$W/p/prometheus.yml" --storage.tsdb.path="$W/p/data" \
-    --web.listen-address=127.0.0.1:$PORT --web.enable-remote-write-receiver \
-    > "$W/p/log" 2>&1 &
-PPID_=$!
-track "$PPID_"
-for _ in $(seq 1 400); do
-  curl -sf "http://127.0.0.1:$PORT/-/ready" > /dev/null 2>&1 && break
-  kill -0 "$PPID_" 2>/dev/null || fail "prometheus exited: $(tail -5 "$W/p/log")"
-  sleep 0.05
-done
-curl -sf "http://127.0.0.1:$PORT/-/ready" > /dev/null || fail "prometheus not ready"
+start_prometheus "$W/p" --web.enable-remote-write-receiver
+PROM="http://127.0.0.1:$PROM_PORT"
 
-mkdir -p "$W/c"
-cat > "$W/c/config.yaml" <<YAML
+# start_writing_to DIR URL: a collector in DIR remote-writing to URL.
+start_writing_to() {
+  mkdir -p "$1"
+  cat > "$1/config.yaml" <<YAML
 exporters:
   prometheus_remote_write:
-    url: "http://127.0.0.1:$PORT/api/v1/write"
+    url: "$2"
     retry: { initial_interval: 100ms, max_interval: 1s }
     batch: { max_records: 1000, max_delay: 200ms }
 YAML
-start_tributaryd "$W/c" --config=config.yaml
+  start_tributaryd "$1" --config=config.yaml
+}
+start_writing_to "$W/c" "$PROM/api/v1/write"
 
-# query PROMQL: the first result's value, or empty.
-query() {
-  curl -sG "http://127.0.0.1:$PORT/api/v1/query" --data-urlencode "query=$1" \
-    | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")'
-}
-# await PROMQL WANT: polls until the query returns WANT.
-await() {
-  local got=""
-  for _ in $(seq 1 200); do
-    got=$(query "$1")
-    [ "$got" = "$2" ] && return 0
-    sleep 0.1
-  done
-  fail "$1 = '${got}', want $2"
-}
+query() { prom_query "$PROM" "$1"; }
+await() { prom_await "$PROM" "$1" "$2"; }
 
 timeout 120 node "$JS/otel_sdk.js" send "$GRPC" "$W/expected.json" || fail "SDK export"
 await 'temperature_celsius{job="js-e2e"}' 21.5
@@ -77,5 +59,35 @@ grep -q '^tributary_exporter_records_dropped_total{exporter="prometheus_remote_w
 grep -q 'out of order' <<<"$(curl -sf "http://$HTTP/health/ready")" \
     || grep -q 'out of order' "$W/c/stderr" || fail "Prometheus' reason not reported"
 
+stop_tributaryd
+
+# VictoriaMetrics: the newest samples are queryable at once with
+# -search.latencyOffset=0s once /internal/force_flush has run.
+VM=$(free_port)
+victoria-metrics -httpListenAddr=127.0.0.1:$VM -storageDataPath="$W/vm" -retentionPeriod=1d \
+    -search.latencyOffset=0s -search.disableCache > "$W/vm.log" 2>&1 &
+VMPID=$!
+track "$VMPID"
+for _ in $(seq 1 400); do
+  curl -sf "http://127.0.0.1:$VM/health" > /dev/null 2>&1 && break
+  kill -0 "$VMPID" 2>/dev/null || fail "victoria-metrics exited: $(tail -5 "$W/vm.log")"
+  sleep 0.05
+done
+start_writing_to "$W/v" "http://127.0.0.1:$VM/api/v1/write"
+timeout 120 node "$JS/otel_sdk.js" send "$GRPC" "$W/expected-vm.json" || fail "SDK export"
+for query_want in 'temperature_celsius{job="js-e2e"}=21.5' 'orders_total{job="js-e2e",region="eu"}=3' \
+                  'request_duration_seconds_count{job="js-e2e"}=1' \
+                  'request_duration_seconds_bucket{job="js-e2e",le="+Inf"}=1'; do
+  q=${query_want%=*}
+  want=${query_want##*=}
+  got=""
+  for _ in $(seq 1 200); do
+    curl -sf "http://127.0.0.1:$VM/internal/force_flush" > /dev/null || true
+    got=$(prom_query "http://127.0.0.1:$VM" "$q")
+    [ "$got" = "$want" ] && break
+    sleep 0.1
+  done
+  [ "$got" = "$want" ] || fail "VictoriaMetrics: $q = '$got', want $want"
+done
 stop_tributaryd
 echo PASS
