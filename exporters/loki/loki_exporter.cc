@@ -129,6 +129,8 @@ class Encoder {
         keys_.emplace_back(key, name);
       }
     }
+    std::sort(keys_.begin(), keys_.end(),
+              [](const auto& a, const auto& b) { return a.second < b.second; });
     for (const auto& [key, name] : keys_) severity_is_label_ |= key == "severity_text";
   }
 
@@ -176,28 +178,35 @@ class Encoder {
   }
 
   void AddRecord(const tv1::Resource& res, const tv1::LogRecord& r) {
-    std::vector<std::pair<std::string, std::string>> labels;
+    // keys_ is sorted by label name, so the label text comes out sorted.
+    text_.assign("{");
+    bool any = false;
     used_.clear();
     for (const auto& [key, name] : keys_) {
       bool from_record = false;
       const std::string_view value = LookUp(res, r, key, &from_record);
       if (value.empty()) continue;
-      labels.emplace_back(name, std::string(CutUtf8(value, kMaxLabelValueBytes)));
+      absl::StrAppend(&text_, any ? ", " : "", name, "=");
+      AppendQuoted(&text_, CutUtf8(value, kMaxLabelValueBytes));
+      any = true;
       if (from_record) used_.push_back(key);
     }
-    if (labels.empty()) labels.emplace_back("exporter", "tributary");
-    std::sort(labels.begin(), labels.end());
-    std::string text = "{";
-    for (size_t i = 0; i < labels.size(); ++i) {
-      absl::StrAppend(&text, i ? ", " : "", labels[i].first, "=");
-      AppendQuoted(&text, labels[i].second);
-    }
-    text.push_back('}');
+    if (!any) text_.append("exporter=\"tributary\"");
+    text_.push_back('}');
 
-    auto it = index_.find(text);
+    auto it = index_.find(text_);
     if (it == index_.end()) {
-      it = index_.emplace(text, streams_.size()).first;
-      streams_.push_back(Stream{std::move(labels), std::move(text), {}});
+      std::vector<std::pair<std::string, std::string>> labels;
+      for (const auto& [key, name] : keys_) {
+        bool from_record;
+        const std::string_view value = LookUp(res, r, key, &from_record);
+        if (!value.empty()) {
+          labels.emplace_back(name, std::string(CutUtf8(value, kMaxLabelValueBytes)));
+        }
+      }
+      if (labels.empty()) labels.emplace_back("exporter", "tributary");
+      it = index_.emplace(text_, streams_.size()).first;
+      streams_.push_back(Stream{std::move(labels), text_, {}});
     }
     int64_t t = static_cast<int64_t>(r.time_unix_nano());
     if (t == 0) t = static_cast<int64_t>(r.observed_time_unix_nano());
@@ -211,6 +220,7 @@ class Encoder {
 
   std::string Line(const tv1::LogRecord& r) {
     std::string line;
+    line.reserve(r.body().size() + 64 * (r.attributes_size() + 3));
     const std::string severity = severity_is_label_ ? std::string() : Severity(r);
     const bool json = options_.line_format == LokiOptions::LineFormat::kJson;
     auto field = [&](std::string_view key, std::string_view value) {
@@ -252,26 +262,25 @@ class Encoder {
   bool severity_is_label_ = false;
   std::vector<std::string> used_;  // record attributes the current record used as labels
   std::string severity_;
+  std::string text_;  // the current record's label text
   std::vector<Stream> streams_;
   std::unordered_map<std::string, size_t> index_;  // label text -> streams_[i]
 };
 
-std::string ProtobufBody(const Push& push) {
+std::string ProtobufBody(Push& push) {
   logproto::PushRequest req;
-  for (const Stream& s : push.streams) {
+  for (Stream& s : push.streams) {
     logproto::StreamAdapter* stream = req.add_streams();
     stream->set_labels(s.text);
-    for (const Entry& e : s.entries) {
+    stream->mutable_entries()->Reserve(static_cast<int>(s.entries.size()));
+    for (Entry& e : s.entries) {
       logproto::EntryAdapter* entry = stream->add_entries();
       entry->mutable_timestamp()->set_seconds(e.time_ns / 1000000000);
       entry->mutable_timestamp()->set_nanos(static_cast<int32_t>(e.time_ns % 1000000000));
-      entry->set_line(e.line);
+      entry->set_line(std::move(e.line));
     }
   }
-  std::string body;
-  const std::string raw = req.SerializeAsString();
-  snappy::Compress(raw.data(), raw.size(), &body);
-  return body;
+  return req.SerializeAsString();
 }
 
 std::string JsonBody(const Push& push) {
@@ -334,24 +343,35 @@ absl::StatusOr<std::vector<Request>> LokiExporter::Encode(
   Encoder encoder(options_);
   for (const tv1::IngestBatch* batch : batches) encoder.Add(*batch);
   std::vector<Request> out;
-  for (const Push& push : encoder.Finish()) {
+  for (Push& push : encoder.Finish()) {
     Request r;
     r.kind = "logs";
     r.records = push.records;
-    if (options_.encoding == LokiOptions::Encoding::kJson) {
-      r.payload = JsonBody(push);
-      if (options_.gzip) r.payload = Gzip(r.payload);
-    } else {
-      r.payload = ProtobufBody(push);
-    }
-    if (r.payload.empty()) return absl::InternalError("compressing a Loki push failed");
+    r.payload = options_.encoding == LokiOptions::Encoding::kJson ? JsonBody(push)
+                                                                   : ProtobufBody(push);
     out.push_back(std::move(r));
   }
   return out;
 }
 
+std::string LokiExporter::WireBody(const Request& request) const {
+  std::string body;
+  if (options_.encoding == LokiOptions::Encoding::kProtobuf) {
+    snappy::Compress(request.payload.data(), request.payload.size(), &body);
+  } else if (options_.gzip) {
+    body = Gzip(request.payload);
+  } else {
+    body = request.payload;
+  }
+  return body;
+}
+
 SendResult LokiExporter::Send(const Request& request, absl::Time deadline) {
-  return http_.Post(push_url_, headers_, request.payload, deadline);
+  const std::string body = WireBody(request);
+  if (body.empty() && !request.payload.empty()) {
+    return {Outcome::kRetryable, "compressing a Loki push failed"};
+  }
+  return http_.Post(push_url_, headers_, body, deadline);
 }
 
 }  // namespace tributary::exporters

@@ -62,7 +62,13 @@ class LokiExporter : public Exporter {
   const std::string& name() const override { return name_; }
   absl::StatusOr<std::vector<Request>> Encode(
       const std::vector<const tributary::v1::IngestBatch*>& batches) override;
+  // Compresses (snappy for protobuf, gzip if configured for JSON) and posts.
+  // Compression happens here rather than in Encode so that it runs on the
+  // sending thread, beside the encoding of the next group.
   SendResult Send(const Request& request, absl::Time deadline) override;
+
+  // The body as it goes on the wire.
+  std::string WireBody(const Request& request) const;
 
  private:
   const std::string name_ = "loki";

@@ -94,7 +94,7 @@ TEST(LokiExporterTest, StreamsFromLabelsWithLogfmtLinesInTimeOrder) {
   ASSERT_TRUE(requests.ok()) << requests.status();
   ASSERT_EQ(requests->size(), 1u);
   EXPECT_EQ((*requests)[0].records, 4u);  // the metric is not Loki's
-  const logproto::PushRequest req = DecodeProtobuf((*requests)[0].payload);
+  const logproto::PushRequest req = DecodeProtobuf(exporter.WireBody((*requests)[0]));
   ASSERT_EQ(req.streams_size(), 2);
   // Label names sanitised and sorted; severity derived from the number when
   // the record has no text.
@@ -130,7 +130,7 @@ TEST(LokiExporterTest, JsonBodyAndJsonLinesKeepTypes) {
   auto requests = exporter.Encode({&batch});
   ASSERT_TRUE(requests.ok()) << requests.status();
   ASSERT_EQ(requests->size(), 1u);
-  const std::string text = Gunzip((*requests)[0].payload);
+  const std::string text = Gunzip(exporter.WireBody((*requests)[0]));
   const google::protobuf::Struct body = ParseJson(text);
   const auto& streams = body.fields().at("streams").list_value().values();
   ASSERT_EQ(streams.size(), 1);
@@ -174,7 +174,7 @@ TEST(LokiExporterTest, StreamsPerPushAreBoundedAndEveryStreamHasALabel) {
   uint64_t records = 0;
   std::vector<std::string> labels;
   for (const Request& r : *requests) {
-    const logproto::PushRequest req = DecodeProtobuf(r.payload);
+    const logproto::PushRequest req = DecodeProtobuf(exporter.WireBody(r));
     EXPECT_LE(req.streams_size(), 2);
     records += r.records;
     for (const auto& s : req.streams()) {
@@ -210,7 +210,7 @@ TEST(LokiExporterTest, LabelValuesAreCutToLokisLimitOnACharacterBoundary) {
   Attr(r->mutable_attributes(), "path", long_value);
   auto requests = exporter.Encode({&batch});
   ASSERT_TRUE(requests.ok());
-  const std::string labels = DecodeProtobuf((*requests)[0].payload).streams(0).labels();
+  const std::string labels = DecodeProtobuf(exporter.WireBody((*requests)[0])).streams(0).labels();
   // {path="a" + 1023 * é + "}: 2047 bytes of value, no split character.
   EXPECT_EQ(labels.size(), std::string("{path=\"\"}").size() + 2047);
 }
