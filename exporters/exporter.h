@@ -48,8 +48,8 @@ class Exporter {
   virtual absl::StatusOr<std::vector<Request>> Encode(
       const std::vector<const tributary::v1::IngestBatch*>& batches) = 0;
 
-  // Sends one request; returns by `deadline`. The loop makes one Send call
-  // at a time, and may call Encode (for the next requests) meanwhile.
+  // Sends one request; returns by `deadline`. The loop calls Encode and then
+  // Send for one group at a time, on one thread (not always the same one).
   virtual SendResult Send(const Request& request, absl::Time deadline) = 0;
 };
 

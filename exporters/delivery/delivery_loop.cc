@@ -102,28 +102,26 @@ bool DeliveryLoop::SleepUntil(absl::Time deadline) {
   return !stop_;
 }
 
-// Two groups at a time: while one is being delivered (on a helper thread),
-// the next is read and encoded here. Cursors are still committed in order,
-// each once its group has a final outcome.
+// Two groups at a time: while one is being encoded and delivered (on a helper
+// thread), the next is read and parsed here, so the two halves of the work
+// run on both cores. Cursors are still committed in order, each once its
+// group has a final outcome.
 void DeliveryLoop::Run() {
   while (!stopping()) {
     auto group = std::make_unique<Group>();
     if (!Gather(group.get())) break;
-    std::vector<Request> requests;
-    if (!group->batches.empty()) {
-      absl::StatusOr<std::vector<Request>> encoded = exporter_->Encode(group->batches);
-      if (encoded.ok()) {
-        requests = std::move(*encoded);
-      } else {
-        Drop(group->records, "undecodable", std::string(encoded.status().message()));
-      }
-    }
     const uint64_t read_before = read_pos_;
     if (!Settle()) return;
     if (read_pos_ != read_before) continue;  // the commit failed: this group is read again
     sending_ = std::move(group);
-    in_flight_ = std::async(std::launch::async, [this, requests = std::move(requests)] {
-      for (const Request& r : requests) {
+    in_flight_ = std::async(std::launch::async, [this, group = sending_.get()] {
+      if (group->batches.empty()) return true;
+      absl::StatusOr<std::vector<Request>> encoded = exporter_->Encode(group->batches);
+      if (!encoded.ok()) {
+        Drop(group->records, "undecodable", std::string(encoded.status().message()));
+        return true;
+      }
+      for (const Request& r : *encoded) {
         if (!Deliver(r)) return false;
       }
       return true;
