@@ -1,6 +1,27 @@
 #include "exporters/exporter.h"
 
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
+
 namespace tributary::exporters {
+
+bool HasSignals(std::string_view payload, uint32_t signals) {
+  if ((signals & kAllSignals) == kAllSignals) return true;
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(payload.data()),
+                                            static_cast<int>(payload.size()));
+  for (;;) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return !in.ConsumedEntireMessage();  // the end, or garbage
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    if ((field == tributary::v1::IngestBatch::kLogsFieldNumber && (signals & kLogs)) ||
+        (field == tributary::v1::IngestBatch::kMetricsFieldNumber && (signals & kMetrics)) ||
+        (field == tributary::v1::IngestBatch::kSpansFieldNumber && (signals & kSpans))) {
+      return true;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) return true;
+  }
+}
 
 Outcome ClassifyGrpc(int code, bool has_retry_info) {
   // Codes as in grpc/status.h (and google.rpc.Code).

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -35,12 +36,24 @@ struct Request {
   uint64_t records = 0;
 };
 
+// The signals an exporter takes, as a bit set.
+enum Signal : uint32_t {
+  kLogs = 1,
+  kMetrics = 2,
+  kSpans = 4,
+  kAllSignals = kLogs | kMetrics | kSpans,
+};
+
 class Exporter {
  public:
   virtual ~Exporter() = default;
 
   // The exporter's name in metrics, logs and its buffer consumer.
   virtual const std::string& name() const = 0;
+
+  // The signals this exporter exports. Stored batches with none of them are
+  // not parsed or passed to Encode at all.
+  virtual uint32_t signals() const { return kAllSignals; }
 
   // Encodes stored batches into requests; a batch may contribute to several
   // (one per signal). Records this exporter does not export are skipped.
@@ -52,6 +65,11 @@ class Exporter {
   // Send for one group at a time, on one thread (not always the same one).
   virtual SendResult Send(const Request& request, absl::Time deadline) = 0;
 };
+
+// Whether a serialized IngestBatch holds a record of any of `signals`, found
+// by walking its top-level fields without parsing them (a few nanoseconds per
+// record). True when the payload does not walk, so that parsing reports it.
+bool HasSignals(std::string_view batch_payload, uint32_t signals);
 
 // The one table of what is worth retrying.
 // gRPC: UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, CANCELLED, OUT_OF_RANGE,

@@ -49,6 +49,7 @@ DeliveryLoop::DeliveryLoop(storage::Buffer* buffer, std::unique_ptr<Exporter> ex
                            DeliveryOptions options, DeliveryMetrics* metrics)
     : buffer_(buffer),
       exporter_(std::move(exporter)),
+      signals_(exporter_->signals()),
       options_(options),
       records_sent_(metrics->records_sent->With({exporter_->name()})),
       ok_(metrics->requests->With({exporter_->name(), "success"})),
@@ -198,6 +199,9 @@ bool DeliveryLoop::Gather(Group* group) {
     if (first_read == absl::InfiniteFuture()) first_read = now;
     for (storage::Entry& e : *entries) {
       from = e.offset + 1;
+      // Nothing this exporter takes (a Loki exporter and a batch of metric
+      // points, say): not parsed; the cursor moves past it with the group.
+      if (!HasSignals(e.payload, signals_)) continue;
       group->oldest_append = std::min(group->oldest_append, e.append_time);
       auto* batch =
           google::protobuf::Arena::CreateMessage<tributary::v1::IngestBatch>(group->arena.get());

@@ -141,6 +141,7 @@ class DeliveryLoop {
 
   storage::Buffer* const buffer_;
   const std::unique_ptr<Exporter> exporter_;
+  const uint32_t signals_;  // exporter_->signals()
   const DeliveryOptions options_;
   // This exporter's children of the shared families.
   metrics::Counter* const records_sent_;

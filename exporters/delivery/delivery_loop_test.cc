@@ -28,12 +28,20 @@ using ::testing::HasSubstr;
 // from a script (then success).
 class ScriptedExporter : public Exporter {
  public:
-  explicit ScriptedExporter(std::string name) : name_(std::move(name)) {}
+  explicit ScriptedExporter(std::string name, uint32_t signals = kAllSignals)
+      : name_(std::move(name)), signals_(signals) {}
 
   const std::string& name() const override { return name_; }
+  uint32_t signals() const override { return signals_; }
 
   absl::StatusOr<std::vector<Request>> Encode(
       const std::vector<const tributary::v1::IngestBatch*>& batches) override {
+    {
+      MutexLock lock(&mu_);
+      for (const tributary::v1::IngestBatch* b : batches) {
+        if (b->logs_size() == 0) ++encoded_without_logs_;
+      }
+    }
     Request r;
     r.kind = "logs";
     for (const tributary::v1::IngestBatch* b : batches) {
@@ -79,6 +87,10 @@ class ScriptedExporter : public Exporter {
     MutexLock lock(&mu_);
     return send_times_;
   }
+  int encoded_without_logs() {
+    MutexLock lock(&mu_);
+    return encoded_without_logs_;
+  }
   bool WaitForReceived(size_t n, absl::Duration timeout = absl::Seconds(30)) {
     MutexLock lock(&mu_);
     return mu_.AwaitWithTimeout(
@@ -92,7 +104,9 @@ class ScriptedExporter : public Exporter {
 
  private:
   const std::string name_;
+  const uint32_t signals_;
   Mutex mu_;
+  int encoded_without_logs_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<SendResult> script_ ABSL_GUARDED_BY(mu_);
   std::optional<SendResult> always_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> received_ ABSL_GUARDED_BY(mu_);
@@ -135,8 +149,19 @@ class DeliveryLoopTest : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<DeliveryLoop> Loop(ScriptedExporter** out, const std::string& name = "fake") {
-    auto exporter = std::make_unique<ScriptedExporter>(name);
+  // Appends a batch of `per` metric points and no logs.
+  void AppendMetrics(int per) {
+    tributary::v1::IngestBatch b;
+    for (int j = 0; j < per; ++j) b.add_metrics()->set_name("m");
+    storage::AppendRequest req;
+    req.payload = b.SerializeAsString();
+    req.record_count = static_cast<uint32_t>(per);
+    ASSERT_TRUE(buffer_.AppendAndWait(std::move(req)).ok());
+  }
+
+  std::unique_ptr<DeliveryLoop> Loop(ScriptedExporter** out, const std::string& name = "fake",
+                                     uint32_t signals = kAllSignals) {
+    auto exporter = std::make_unique<ScriptedExporter>(name, signals);
     *out = exporter.get();
     return std::make_unique<DeliveryLoop>(&buffer_, std::move(exporter), options_, &metrics_);
   }
@@ -338,6 +363,43 @@ TEST_F(DeliveryLoopTest, AFailingExporterDoesNotDelayAnother) {
   EXPECT_THAT(stuck->status().last_error, HasSubstr("backend unavailable"));
   stuck->Stop();
   flowing->Stop();
+}
+
+TEST_F(DeliveryLoopTest, BatchesWithoutTheExportersSignalsAreSkippedUnparsed) {
+  for (int i = 0; i < 5; ++i) {
+    AppendMetrics(50);
+    Append(1, 10);
+  }
+  AppendMetrics(50);
+  ScriptedExporter* logs_only;
+  auto loop = Loop(&logs_only, "logs_only", kLogs);
+  ASSERT_TRUE(loop->Start().ok());
+  ASSERT_TRUE(logs_only->WaitForReceived(50));
+  // The cursor moves past the trailing metrics batch too.
+  ASSERT_TRUE(AwaitCursor("exporter/logs_only", buffer_.Stats().next_offset));
+  loop->Stop();
+  EXPECT_EQ(logs_only->encoded_without_logs(), 0);
+  EXPECT_EQ(loop->status().records_sent, 50u);
+  EXPECT_EQ(loop->status().records_dropped, 0u);
+}
+
+TEST(HasSignalsTest, WalksTheTopLevelFields) {
+  tributary::v1::IngestBatch logs;
+  logs.set_producer_id("p");
+  logs.mutable_resource()->set_service_name("s");
+  logs.add_logs()->set_body("x");
+  tributary::v1::IngestBatch metrics;
+  metrics.add_metrics()->set_name("m");
+  tributary::v1::IngestBatch spans = metrics;
+  spans.add_spans()->set_name("s");
+  EXPECT_TRUE(HasSignals(logs.SerializeAsString(), kLogs));
+  EXPECT_FALSE(HasSignals(logs.SerializeAsString(), kMetrics | kSpans));
+  EXPECT_TRUE(HasSignals(metrics.SerializeAsString(), kMetrics));
+  EXPECT_FALSE(HasSignals(metrics.SerializeAsString(), kLogs));
+  EXPECT_TRUE(HasSignals(spans.SerializeAsString(), kSpans));
+  EXPECT_FALSE(HasSignals("", kLogs));
+  // What does not walk is left for the parse to report.
+  EXPECT_TRUE(HasSignals("\x1a\x7f", kLogs));  // a resource cut short
 }
 
 TEST(RetryTableTest, GrpcAndHttpCodes) {

@@ -60,6 +60,7 @@ class LokiExporter : public Exporter {
   explicit LokiExporter(LokiOptions options);
 
   const std::string& name() const override { return name_; }
+  uint32_t signals() const override { return kLogs; }
   absl::StatusOr<std::vector<Request>> Encode(
       const std::vector<const tributary::v1::IngestBatch*>& batches) override;
   // Compresses (snappy for protobuf, gzip if configured for JSON) and posts.

@@ -39,6 +39,7 @@ class RemoteWriteExporter : public Exporter {
   ~RemoteWriteExporter() override;
 
   const std::string& name() const override { return name_; }
+  uint32_t signals() const override { return kMetrics; }
   absl::StatusOr<std::vector<Request>> Encode(
       const std::vector<const tributary::v1::IngestBatch*>& batches) override;
   SendResult Send(const Request& request, absl::Time deadline) override;

@@ -96,6 +96,7 @@ class ScrapeExporter : public Exporter {
   explicit ScrapeExporter(std::shared_ptr<SeriesStore> store) : store_(std::move(store)) {}
 
   const std::string& name() const override { return name_; }
+  uint32_t signals() const override { return kMetrics; }
   absl::StatusOr<std::vector<Request>> Encode(
       const std::vector<const tributary::v1::IngestBatch*>& batches) override;
   SendResult Send(const Request& request, absl::Time deadline) override;
