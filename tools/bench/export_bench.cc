@@ -45,6 +45,8 @@
 
 ABSL_FLAG(int, records, 500000, "records (or metric points) in the pre-filled buffer");
 ABSL_FLAG(int, lag_seconds, 10, "seconds of ingest at 100k records/s for the lag run");
+ABSL_FLAG(std::string, only, "",
+          "run one part only (read, otlp, loki, remote_write, lag), for profiling");
 ABSL_FLAG(std::string, dir, "/tmp/tributary-export-bench", "scratch directory (removed)");
 
 namespace {
@@ -187,6 +189,8 @@ Drain RunDrain(tributary::storage::Buffer* buffer,
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const std::string root = absl::GetFlag(FLAGS_dir);
+  const std::string only = absl::GetFlag(FLAGS_only);
+  auto Run = [&](const char* part) { return only.empty() || only == part; };
   const int records = std::max(1000, absl::GetFlag(FLAGS_records));
   const int batches = records / 1000;
   fs::create_directories(root);
@@ -218,7 +222,7 @@ int main(int argc, char** argv) {
 
   // Baseline: the buffer read from start to end.
   double read_per_s = 0;
-  {
+  if (Run("read")) {
     auto buffer = OpenBuffer(root + "/read");
     Fill(buffer.get(), logs, batches, 1000);
     const absl::Time start = absl::Now();
@@ -237,7 +241,7 @@ int main(int argc, char** argv) {
     std::printf("%-40s %10.0f records/s\n", "baseline: read + parse the buffer", read_per_s);
   }
   Drain otlp_drain, loki_drain, rw_drain;
-  {
+  if (Run("otlp")) {
     auto buffer = OpenBuffer(root + "/otlp");
     Fill(buffer.get(), logs, batches, 1000);
     otlp_drain = RunDrain(buffer.get(), std::make_unique<tributary::otlp::OtlpExporter>(otlp),
@@ -246,7 +250,7 @@ int main(int argc, char** argv) {
     std::printf("%-40s %10.0f records/s %7.1f MB/s  CPU %.2f s/s\n", "otlp exporter (logs)",
                 otlp_drain.records_per_s, otlp_drain.mb_per_s, otlp_drain.cpu);
   }
-  {
+  if (Run("loki")) {
     auto buffer = OpenBuffer(root + "/loki");
     Fill(buffer.get(), logs, batches, 1000);
     loki_drain = RunDrain(buffer.get(), std::make_unique<tributary::exporters::LokiExporter>(loki),
@@ -255,7 +259,7 @@ int main(int argc, char** argv) {
     std::printf("%-40s %10.0f records/s %7.1f MB/s  CPU %.2f s/s\n", "loki exporter",
                 loki_drain.records_per_s, loki_drain.mb_per_s, loki_drain.cpu);
   }
-  {
+  if (Run("remote_write")) {
     auto buffer = OpenBuffer(root + "/rw");
     Fill(buffer.get(), points, batches, 1000);
     rw_drain = RunDrain(buffer.get(),
@@ -268,7 +272,7 @@ int main(int argc, char** argv) {
 
   // Lag under ingest: 100k records/s (half logs, half points), all four on.
   double lag_p99 = 0;
-  {
+  if (Run("lag")) {
     auto buffer = OpenBuffer(root + "/lag");
     tributary::metrics::Registry registry;
     DeliveryMetrics metrics(&registry);
@@ -328,7 +332,7 @@ int main(int argc, char** argv) {
               "remote_write_samples_per_s=%.0f lag_p99_s=%.3f otlp_vs_read=%.2f "
               "loki_vs_read=%.2f\n",
               otlp_drain.records_per_s, loki_drain.records_per_s, rw_drain.records_per_s,
-              lag_p99, otlp_drain.records_per_s / read_per_s,
-              loki_drain.records_per_s / read_per_s);
+              lag_p99, read_per_s > 0 ? otlp_drain.records_per_s / read_per_s : 0,
+              read_per_s > 0 ? loki_drain.records_per_s / read_per_s : 0);
   return 0;
 }
