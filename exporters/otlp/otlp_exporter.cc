@@ -4,6 +4,7 @@
 #include "base/grpc_credentials.h"
 #include "base/mutex.h"
 #include "exporters/otlp/convert.h"
+#include "exporters/otlp/logs_wire.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpcpp/create_channel.h"
@@ -77,16 +78,17 @@ OtlpExporter::OtlpExporter(OtlpExporterOptions options) : options_(std::move(opt
 
 absl::StatusOr<std::vector<Request>> OtlpExporter::Encode(
     const std::vector<const tributary::v1::IngestBatch*>& batches) {
-  // Built on an arena: a request is thousands of small messages.
+  // Logs, the bulk, are written straight into request bytes; traces and
+  // metrics are built on an arena (a request is thousands of small messages).
+  std::string logs;
   google::protobuf::Arena arena;
-  auto* logs = google::protobuf::Arena::CreateMessage<otlp_logs::ExportLogsServiceRequest>(&arena);
   auto* traces =
       google::protobuf::Arena::CreateMessage<otlp_trace::ExportTraceServiceRequest>(&arena);
   auto* metrics =
       google::protobuf::Arena::CreateMessage<otlp_metrics::ExportMetricsServiceRequest>(&arena);
   uint64_t n_logs = 0, n_spans = 0, n_points = 0;
   for (const tributary::v1::IngestBatch* b : batches) {
-    if (b->logs_size() > 0) AppendLogs(*b, logs);
+    if (b->logs_size() > 0) AppendLogsWire(*b, &logs);
     if (b->spans_size() > 0) AppendSpans(*b, traces);
     if (b->metrics_size() > 0) AppendMetrics(*b, metrics);
     n_logs += static_cast<uint64_t>(b->logs_size());
@@ -94,7 +96,7 @@ absl::StatusOr<std::vector<Request>> OtlpExporter::Encode(
     n_points += static_cast<uint64_t>(b->metrics_size());
   }
   std::vector<Request> out;
-  if (n_logs > 0) out.push_back({"logs", logs->SerializeAsString(), n_logs});
+  if (n_logs > 0) out.push_back({"logs", std::move(logs), n_logs});
   if (n_spans > 0) out.push_back({"traces", traces->SerializeAsString(), n_spans});
   if (n_points > 0) out.push_back({"metrics", metrics->SerializeAsString(), n_points});
   return out;
