@@ -58,7 +58,12 @@ grep -q '^tributary_exporter_retries_total{exporter="otlp"} [1-9]' <<<"$metrics"
   || fail "no retries counted: $(grep tributary_exporter <<<"$metrics")"
 grep -q '^tributary_exporter_records_dropped_total' <<<"$metrics" \
   && fail "records dropped: $(grep dropped <<<"$metrics")"
-ready=$(curl -sf "http://$HTTP/health/ready")
+# The exporter's lag is refreshed every 50 ms or so: poll for it.
+for _ in $(seq 1 100); do
+  ready=$(curl -sf "http://$HTTP/health/ready")
+  grep -q '"exporters":{"otlp":{"status":"ok","circuit":"closed","lag_entries":0' <<<"$ready" && break
+  sleep 0.05
+done
 grep -q '"exporters":{"otlp":{"status":"ok","circuit":"closed","lag_entries":0' <<<"$ready" \
   || fail "readiness: $ready"
 
