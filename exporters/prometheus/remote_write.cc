@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
 namespace tributary::exporters {
@@ -33,7 +34,15 @@ class Builder {
 
   prometheus::WriteRequest Finish() {
     prometheus::WriteRequest req;
-    for (auto& [key, s] : series_) {
+    // In key order, so a request's series come out the same way every time.
+    std::vector<std::pair<const std::string, Series>*> ordered;
+    ordered.reserve(series_.size());
+    for (auto& entry : series_) ordered.push_back(&entry);
+    std::sort(ordered.begin(), ordered.end(),
+              [](const auto* a, const auto* b) { return a->first < b->first; });
+    req.mutable_timeseries()->Reserve(static_cast<int>(ordered.size()));
+    for (auto* entry : ordered) {
+      Series& s = entry->second;
       std::stable_sort(s.samples.begin(), s.samples.end(),
                        [](const auto& a, const auto& b) { return a.first < b.first; });
       prometheus::TimeSeries* ts = req.add_timeseries();
@@ -53,17 +62,31 @@ class Builder {
 
  private:
   void Sample(const PromSample& sample) {
-    LabelSet labels = sample.labels;
-    labels.emplace_back("__name__", sample.name);
-    std::sort(labels.begin(), labels.end());
-    std::string key;
-    for (const auto& [k, val] : labels) absl::StrAppend(&key, k, "\x01", val, "\x02");
-    Series& s = series_[key];
-    if (s.labels.empty()) s.labels = std::move(labels);
+    // The series key: name, then the labels (with the extra in its place).
+    key_.assign(*sample.family);
+    key_.append(sample.suffix);
+    const absl::string_view extra = sample.extra_name ? sample.extra_name : "";
+    bool extra_done = sample.extra_name == nullptr;
+    for (const auto& [k, v] : *sample.labels) {
+      if (!extra_done && extra < k) {
+        absl::StrAppend(&key_, "\x01", extra, "\x02", sample.extra_value);
+        extra_done = true;
+      }
+      absl::StrAppend(&key_, "\x01", k, "\x02", v);
+    }
+    if (!extra_done) absl::StrAppend(&key_, "\x01", extra, "\x02", sample.extra_value);
+    auto [it, added] = series_.try_emplace(key_);
+    Series& s = it->second;
+    if (added) {
+      s.labels = sample.AllLabels();
+      s.labels.emplace_back("__name__", sample.name());
+      std::sort(s.labels.begin(), s.labels.end());
+    }
     s.samples.emplace_back(sample.time_ms, sample.value);
   }
 
-  std::map<std::string, Series> series_;
+  std::string key_;
+  absl::flat_hash_map<std::string, Series> series_;
 };
 
 }  // namespace

@@ -29,8 +29,8 @@ void AppendEscaped(std::string* out, std::string_view s, bool quotes) {
   }
 }
 
-std::string RenderLabels(LabelSet labels) {
-  std::sort(labels.begin(), labels.end());
+// `labels` are sorted by name.
+std::string RenderLabels(const LabelSet& labels) {
   std::string out;
   for (const auto& [k, v] : labels) {
     absl::StrAppend(&out, out.empty() ? "" : ",", k, "=\"");
@@ -84,32 +84,23 @@ SeriesStore::Refusal SeriesStore::Sample(const PromSample& s, absl::Time now) {
   }
   // Which line of the family: a histogram's buckets by le, then _sum and
   // _count; a summary's quantiles, then _sum and _count.
-  LabelSet labels;
   double bound = 0;
-  for (const auto& l : s.labels) {
-    if ((s.type == FamilyType::kHistogram && l.first == "le") ||
-        (s.type == FamilyType::kSummary && l.first == "quantile")) {
-      if (l.second == "+Inf") {
-        bound = std::numeric_limits<double>::infinity();
-      } else if (!absl::SimpleAtod(l.second, &bound)) {
-        bound = 0;
-      }
-    } else {
-      labels.push_back(l);
+  if (s.extra_name != nullptr) {
+    if (s.extra_value == "+Inf") {
+      bound = std::numeric_limits<double>::infinity();
+    } else if (!absl::SimpleAtod(s.extra_value, &bound)) {
+      bound = 0;
     }
   }
-  const std::string& family_name = family->first;
-  int part = 0;
-  if (s.name.size() > family_name.size()) {
-    const std::string_view suffix = std::string_view(s.name).substr(family_name.size());
-    part = suffix == "_bucket" ? 0 : suffix == "_sum" ? 1 : 2;
-  }
-  Family::Key key{RenderLabels(labels), part, bound, RenderLabels(s.labels)};
+  const int part = s.suffix == "_sum" ? 1 : s.suffix == "_count" ? 2 : 0;
+  Family::Key key{RenderLabels(*s.labels), part, bound,
+                  s.extra_name == nullptr ? std::string() : RenderLabels(s.AllLabels())};
   auto it = family->second.samples.find(key);
   if (it == family->second.samples.end()) {
     if (series_ >= options_.max_series) return Refusal::kOverLimit;
     ++series_;
-    family->second.samples.emplace(std::move(key), Family::Value{s.name, s.value, s.time_ms, now});
+    family->second.samples.emplace(std::move(key),
+                                   Family::Value{s.name(), s.value, s.time_ms, now});
     return Refusal::kNone;
   }
   Family::Value& v = it->second;
@@ -153,7 +144,8 @@ std::string SeriesStore::Render(absl::Time now) {
     absl::StrAppend(&out, "\n# TYPE ", name, " ", FamilyTypeName(family.type), "\n");
     for (const auto& [key, v] : family.samples) {
       out.append(v.name);
-      if (!key.sample_labels.empty()) absl::StrAppend(&out, "{", key.sample_labels, "}");
+      const std::string& labels = key.sample_labels.empty() ? key.labels : key.sample_labels;
+      if (!labels.empty()) absl::StrAppend(&out, "{", labels, "}");
       absl::StrAppend(&out, " ", ValueText(v.value), "\n");
     }
   }

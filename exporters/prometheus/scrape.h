@@ -65,7 +65,7 @@ class SeriesStore {
       std::string labels;  // rendered, sorted: {a="b",c="d"} without braces
       int part;
       double bound;
-      std::string sample_labels;  // rendered, with le/quantile
+      std::string sample_labels;  // rendered with le/quantile; empty if none
       bool operator<(const Key& o) const {
         return std::tie(labels, part, bound) < std::tie(o.labels, o.part, o.bound);
       }

@@ -81,6 +81,22 @@ TEST(ScrapeTest, RendersFamiliesWithHelpTypeAndLabels) {
   EXPECT_EQ(store.series(), 8u);
 }
 
+TEST(ScrapeTest, APointLabelNamedLeClashesOnlyWithAHistogramsBuckets) {
+  SeriesStore store(ScrapeOptions{});
+  tv1::IngestBatch b;
+  tv1::MetricPoint* h = Point(&b, "size", tv1::METRIC_KIND_HISTOGRAM, 0, 10);
+  h->set_count(1);
+  h->add_bucket_counts(1);
+  Label(h, "le", "mine");
+  Label(h, "zone", "a");
+  Label(Point(&b, "level", tv1::METRIC_KIND_GAUGE, 3, 10), "le", "kept");
+  store.Apply({&b}, kT0);
+  const std::string text = store.Render(kT0);
+  EXPECT_THAT(text, HasSubstr("size_bucket{le=\"+Inf\",zone=\"a\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("mine")));
+  EXPECT_THAT(text, HasSubstr("level{le=\"kept\"} 3\n"));
+}
+
 TEST(ScrapeTest, CumulativeReplacesDeltaAddsOlderIsIgnored) {
   SeriesStore store(ScrapeOptions{});
   tv1::IngestBatch b = Batch();

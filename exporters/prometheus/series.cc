@@ -60,25 +60,47 @@ LabelSet ResourceLabels(const tv1::Resource& r, const std::vector<std::string>& 
   return base;
 }
 
+LabelSet PromSample::AllLabels() const {
+  LabelSet all = *labels;
+  if (extra_name != nullptr) {
+    auto at = std::lower_bound(all.begin(), all.end(), std::string_view(extra_name),
+                               [](const auto& l, std::string_view k) { return l.first < k; });
+    all.emplace(at, extra_name, extra_value);
+  }
+  return all;
+}
+
 bool ForEachSample(const LabelSet& base, const tv1::MetricPoint& m,
                    const std::function<void(const PromSample&)>& emit) {
   std::string family = PrometheusName(m.name(), /*allow_colon=*/true);
   if (family.empty()) return false;
-  const std::string help = m.description().empty() ? m.name() : m.description();
   LabelSet labels = base;
   for (const auto& a : m.labels()) {
-    const std::string key = PrometheusName(a.key(), /*allow_colon=*/false);
+    std::string key = PrometheusName(a.key(), /*allow_colon=*/false);
     if (key.empty() || absl::StartsWith(key, "__")) continue;
-    auto same = std::find_if(labels.begin(), labels.end(),
-                             [&](const auto& l) { return l.first == key; });
-    if (same == labels.end()) labels.emplace_back(key, a.value());
+    if (std::none_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == key; })) {
+      labels.emplace_back(std::move(key), a.value());
+    }
   }
-  PromSample s{&family, FamilyType::kGauge, &help, "", {},
-               0, static_cast<int64_t>(m.time_unix_nano() / 1000000),
+  std::sort(labels.begin(), labels.end());
+  // A histogram's le and a summary's quantile come as `extra`; a point label
+  // of that name would clash.
+  const char* reserved = m.kind() == tv1::METRIC_KIND_HISTOGRAM ? "le"
+                         : m.kind() == tv1::METRIC_KIND_SUMMARY ? "quantile"
+                                                                : nullptr;
+  if (reserved != nullptr) {
+    labels.erase(std::remove_if(labels.begin(), labels.end(),
+                                [&](const auto& l) { return l.first == reserved; }),
+                 labels.end());
+  }
+  PromSample s{&family, FamilyType::kGauge, m.description().empty() ? &m.name() : &m.description(),
+               "", &labels, nullptr, "", 0, static_cast<int64_t>(m.time_unix_nano() / 1000000),
                m.temporality() == tv1::TEMPORALITY_DELTA};
-  auto sample = [&](std::string name, LabelSet sample_labels, double value) {
-    s.name = std::move(name);
-    s.labels = std::move(sample_labels);
+  auto sample = [&](std::string_view suffix, const char* extra_name, std::string extra_value,
+                    double value) {
+    s.suffix = suffix;
+    s.extra_name = extra_name;
+    s.extra_value = std::move(extra_value);
     s.value = value;
     emit(s);
   };
@@ -89,44 +111,38 @@ bool ForEachSample(const LabelSet& base, const tv1::MetricPoint& m,
     case tv1::METRIC_KIND_GAUGE:
     case tv1::METRIC_KIND_UP_DOWN_COUNTER:
       s.type = FamilyType::kGauge;
-      sample(family, labels, value);
+      sample("", nullptr, "", value);
       return true;
     case tv1::METRIC_KIND_COUNTER:
       if (!absl::EndsWith(family, "_total")) family += "_total";
       s.type = FamilyType::kCounter;
-      sample(family, labels, value);
+      sample("", nullptr, "", value);
       return true;
     case tv1::METRIC_KIND_HISTOGRAM: {
       s.type = FamilyType::kHistogram;
       uint64_t running = 0;
       for (int i = 0; i < m.bucket_counts_size(); ++i) {
         running += m.bucket_counts(i);
-        LabelSet with_le = labels;
-        with_le.emplace_back("le", i < m.explicit_bounds_size()
-                                       ? DoubleText(m.explicit_bounds(i))
-                                       : std::string("+Inf"));
-        sample(family + "_bucket", std::move(with_le), static_cast<double>(running));
+        sample("_bucket", "le",
+               i < m.explicit_bounds_size() ? DoubleText(m.explicit_bounds(i)) : "+Inf",
+               static_cast<double>(running));
       }
       // The +Inf bucket is required even when the point carried no buckets
       // (or as many buckets as bounds).
       if (m.bucket_counts_size() <= m.explicit_bounds_size()) {
-        LabelSet with_le = labels;
-        with_le.emplace_back("le", "+Inf");
-        sample(family + "_bucket", std::move(with_le), static_cast<double>(m.count()));
+        sample("_bucket", "le", "+Inf", static_cast<double>(m.count()));
       }
-      sample(family + "_sum", labels, m.has_sum() ? m.sum() : 0);
-      sample(family + "_count", labels, static_cast<double>(m.count()));
+      sample("_sum", nullptr, "", m.has_sum() ? m.sum() : 0);
+      sample("_count", nullptr, "", static_cast<double>(m.count()));
       return true;
     }
     case tv1::METRIC_KIND_SUMMARY:
       s.type = FamilyType::kSummary;
       for (const auto& q : m.quantiles()) {
-        LabelSet with_q = labels;
-        with_q.emplace_back("quantile", DoubleText(q.quantile()));
-        sample(family, std::move(with_q), q.value());
+        sample("", "quantile", DoubleText(q.quantile()), q.value());
       }
-      sample(family + "_sum", labels, m.has_sum() ? m.sum() : 0);
-      sample(family + "_count", labels, static_cast<double>(m.count()));
+      sample("_sum", nullptr, "", m.has_sum() ? m.sum() : 0);
+      sample("_count", nullptr, "", static_cast<double>(m.count()));
       return true;
     default:
       return false;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,15 +27,23 @@ using LabelSet = std::vector<std::pair<std::string, std::string>>;
 enum class FamilyType { kGauge, kCounter, kHistogram, kSummary };
 const char* FamilyTypeName(FamilyType type);
 
+// One sample, described without copies: the name is family + suffix; the
+// labels are `labels` plus, for a bucket or quantile, `extra`.
 struct PromSample {
   const std::string* family;  // the family name (a counter's includes _total)
   FamilyType type;
   const std::string* help;    // the point's description, or its original name
-  std::string name;           // the sample's name (e.g. family + "_bucket")
-  LabelSet labels;            // unsorted, without __name__
+  std::string_view suffix;    // "", "_bucket", "_sum" or "_count"
+  const LabelSet* labels;     // sorted by name; no __name__, nor the extra's name
+  const char* extra_name;     // "le" or "quantile", or nullptr
+  std::string extra_value;
   double value;
   int64_t time_ms;
   bool delta;                 // delta temporality: the value is an increment
+
+  std::string name() const { return *family + std::string(suffix); }
+  // labels + extra, sorted by name.
+  LabelSet AllLabels() const;
 };
 
 // "http.server.duration" -> "http_server_duration"; a leading digit gets "_".
