@@ -8,14 +8,13 @@
 #include <unordered_map>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "base/text_escape.h"
-#include "loki/push.pb.h"
+#include "exporters/wire_writer.h"
 
 namespace tributary::exporters {
 namespace {
@@ -85,6 +84,18 @@ void AppendJsonValue(std::string* out, const tv1::Attribute& a) {
   AppendJsonString(out, a.value());
 }
 
+// Lowercase hex of a trace or span id, without allocating.
+std::string_view Hex(const std::string& id) {
+  static thread_local char buf[64];
+  static constexpr char kDigits[] = "0123456789abcdef";
+  const size_t n = std::min<size_t>(id.size(), sizeof buf / 2);
+  for (size_t i = 0; i < n; ++i) {
+    buf[2 * i] = kDigits[static_cast<unsigned char>(id[i]) >> 4];
+    buf[2 * i + 1] = kDigits[static_cast<unsigned char>(id[i]) & 15];
+  }
+  return std::string_view(buf, 2 * n);
+}
+
 struct Entry {
   int64_t time_ns;
   std::string line;
@@ -146,8 +157,10 @@ class Encoder {
       if (out.empty() || out.back().streams.size() >= options_.max_streams_per_push) {
         out.emplace_back();
       }
-      std::stable_sort(s.entries.begin(), s.entries.end(),
-                       [](const Entry& a, const Entry& b) { return a.time_ns < b.time_ns; });
+      auto by_time = [](const Entry& a, const Entry& b) { return a.time_ns < b.time_ns; };
+      if (!std::is_sorted(s.entries.begin(), s.entries.end(), by_time)) {
+        std::stable_sort(s.entries.begin(), s.entries.end(), by_time);
+      }
       out.back().records += s.entries.size();
       out.back().streams.push_back(std::move(s));
     }
@@ -251,8 +264,8 @@ class Encoder {
       }
     }
     if (!r.event_name().empty()) field("event", r.event_name());
-    if (!r.trace_id().empty()) field("trace_id", absl::BytesToHexString(r.trace_id()));
-    if (!r.span_id().empty()) field("span_id", absl::BytesToHexString(r.span_id()));
+    if (!r.trace_id().empty()) field("trace_id", Hex(r.trace_id()));
+    if (!r.span_id().empty()) field("span_id", Hex(r.span_id()));
     if (json) line.push_back('}');
     return line;
   }
@@ -267,20 +280,25 @@ class Encoder {
   std::unordered_map<std::string, size_t> index_;  // label text -> streams_[i]
 };
 
-std::string ProtobufBody(Push& push) {
-  logproto::PushRequest req;
-  for (Stream& s : push.streams) {
-    logproto::StreamAdapter* stream = req.add_streams();
-    stream->set_labels(s.text);
-    stream->mutable_entries()->Reserve(static_cast<int>(s.entries.size()));
-    for (Entry& e : s.entries) {
-      logproto::EntryAdapter* entry = stream->add_entries();
-      entry->mutable_timestamp()->set_seconds(e.time_ns / 1000000000);
-      entry->mutable_timestamp()->set_nanos(static_cast<int32_t>(e.time_ns % 1000000000));
-      entry->set_line(std::move(e.line));
+// logproto.PushRequest (proto/loki/push.proto), written straight to bytes.
+std::string ProtobufBody(const Push& push) {
+  std::string body;
+  WireWriter w(&body);
+  for (const Stream& s : push.streams) {
+    const WireWriter::Mark stream = w.Begin(1, 4);
+    w.Bytes(1, s.text);
+    for (const Entry& e : s.entries) {
+      const WireWriter::Mark entry = w.Begin(2, 2);
+      const WireWriter::Mark timestamp = w.Begin(1, 1);  // google.protobuf.Timestamp
+      w.Int(1, static_cast<uint64_t>(e.time_ns / 1000000000));
+      w.Int(2, static_cast<uint64_t>(e.time_ns % 1000000000));
+      w.End(timestamp);
+      w.Bytes(2, e.line);
+      w.End(entry);
     }
+    w.End(stream);
   }
-  return req.SerializeAsString();
+  return body;
 }
 
 std::string JsonBody(const Push& push) {
@@ -343,7 +361,7 @@ absl::StatusOr<std::vector<Request>> LokiExporter::Encode(
   Encoder encoder(options_);
   for (const tv1::IngestBatch* batch : batches) encoder.Add(*batch);
   std::vector<Request> out;
-  for (Push& push : encoder.Finish()) {
+  for (const Push& push : encoder.Finish()) {
     Request r;
     r.kind = "logs";
     r.records = push.records;

@@ -4,98 +4,13 @@
 
 #include "absl/strings/numbers.h"
 #include "exporters/otlp/convert.h"
+#include "exporters/wire_writer.h"
 
 namespace tributary::otlp {
 namespace {
 
 namespace tv1 = ::tributary::v1;
-
-enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
-
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-char* PutVarint(char* p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<char>(v);
-  return p;
-}
-
-// Appends protobuf wire format to a string, fields with proto3 defaults left
-// out as the generated code does. A nested message is written in place
-// behind a length slot of a guessed size, which End() corrects (moving the
-// content when the guess was wrong), so nothing is sized twice.
-class Writer {
- public:
-  explicit Writer(std::string* out) : out_(*out) {}
-
-  struct Mark {
-    size_t at;
-    size_t guess;
-  };
-
-  void Varint(uint64_t v) {
-    char buf[10];
-    out_.append(buf, static_cast<size_t>(PutVarint(buf, v) - buf));
-  }
-  void Tag(uint32_t field, WireType type) { Varint((field << 3) | type); }
-
-  // uint32, uint64, int64 and enum fields (negative values as 10 bytes).
-  void Int(uint32_t field, uint64_t v, bool always = false) {
-    if (v == 0 && !always) return;
-    Tag(field, kVarint);
-    Varint(v);
-  }
-  void Fixed64(uint32_t field, uint64_t v, bool always = false) {
-    if (v == 0 && !always) return;
-    Tag(field, kFixed64);
-    char buf[8];
-    for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
-    out_.append(buf, 8);
-  }
-  void Fixed32(uint32_t field, uint32_t v) {
-    if (v == 0) return;
-    Tag(field, kFixed32);
-    char buf[4];
-    for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(v >> (8 * i));
-    out_.append(buf, 4);
-  }
-  // A string or bytes field; `always` for a oneof member (written even empty).
-  void Bytes(uint32_t field, const std::string& s, bool always = false) {
-    if (s.empty() && !always) return;
-    Tag(field, kLengthDelimited);
-    Varint(s.size());
-    out_.append(s);
-  }
-  void Raw(const std::string& bytes) { out_.append(bytes); }
-
-  // A nested message: Begin, its fields, End.
-  Mark Begin(uint32_t field, size_t guess) {
-    Tag(field, kLengthDelimited);
-    const Mark m{out_.size(), guess};
-    out_.append(guess, '\0');
-    return m;
-  }
-  void End(Mark m) {
-    const size_t length = out_.size() - m.at - m.guess;
-    const size_t need = VarintSize(length);
-    if (need > m.guess) out_.insert(m.at, need - m.guess, '\0');
-    if (need < m.guess) out_.erase(m.at, m.guess - need);
-    PutVarint(&out_[m.at], length);
-  }
-
- private:
-  std::string& out_;
-};
+using Writer = ::tributary::exporters::WireWriter;
 
 // The fields of a common.v1.AnyValue, as ToAnyValue (convert.cc) sets them.
 void AnyValue(Writer& w, const std::string& text, tv1::ValueType type) {
