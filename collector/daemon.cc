@@ -122,7 +122,9 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
   const std::string grpc_problem = ProbeListen(config_.server.grpc_listen);
   if (!http.ok() || !grpc_problem.empty() || !scrape_http.ok()) {
     std::vector<std::string> problems;
-    if (!http.ok()) problems.push_back(absl::StrCat("server.http_listen: ", http.status().message()));
+    if (!http.ok()) {
+      problems.push_back(absl::StrCat("server.http_listen: ", http.status().message()));
+    }
     if (!grpc_problem.empty()) problems.push_back("server.grpc_listen: " + grpc_problem);
     if (!scrape_http.ok()) {
       problems.push_back(

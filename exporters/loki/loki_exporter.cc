@@ -136,7 +136,8 @@ class Encoder {
     for (const std::string& key : options.labels) {
       const std::string name = LokiLabelName(key);
       // Two keys that sanitise to one name: the first wins.
-      if (std::none_of(keys_.begin(), keys_.end(), [&](const auto& k) { return k.second == name; })) {
+      auto same = [&](const auto& k) { return k.second == name; };
+      if (std::none_of(keys_.begin(), keys_.end(), same)) {
         keys_.emplace_back(key, name);
       }
     }

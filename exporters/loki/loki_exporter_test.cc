@@ -45,7 +45,8 @@ tv1::IngestBatch Batch() {
   };
   tv1::LogRecord* late = add(3000000005, 9, "third");
   Attr(late->mutable_attributes(), "order_id", "42", tv1::VALUE_TYPE_INT);
-  late->set_trace_id(std::string("\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80\x31\x9c", 16));
+  late->set_trace_id(
+      std::string("\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80\x31\x9c", 16));
   late->set_span_id(std::string("\xb7\xad\x6b\x71\x69\x20\x33\x31", 8));
   add(1000000000, 9, "first");
   tv1::LogRecord* err = add(2000000000, 17, "card \"declined\"\nretry");
