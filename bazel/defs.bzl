@@ -60,3 +60,17 @@ def proto_cc_library(name, srcs, proto_deps = [], deps = [], grpc = False, **kwa
         deps = deps + ["//third_party:protobuf"] + (["//third_party:grpc++"] if grpc else []),
         **kwargs
     )
+
+def tributary_e2e_test(name, data = [], size = "medium"):
+    """An end-to-end script NAME.sh run against the real tributaryd.
+
+    It gets tests/e2e/lib.sh and the collector binary besides `data`, and is
+    left out of TSan runs (Debian's RocksDB and gRPC are not instrumented).
+    """
+    native.sh_test(
+        name = name,
+        size = size,
+        srcs = [name + ".sh"],
+        data = ["//tests/e2e:lib.sh", "//collector:tributaryd"] + data,
+        tags = ["no_tsan"],
+    )

@@ -195,8 +195,8 @@ TEST(LokiExporterTest, LabelNamesAndPushUrl) {
   EXPECT_EQ(LokiLabelName("1st"), "_1st");
   EXPECT_EQ(LokiPushUrl("http://127.0.0.1:3100"), "http://127.0.0.1:3100/loki/api/v1/push");
   EXPECT_EQ(LokiPushUrl("http://127.0.0.1:3100/"), "http://127.0.0.1:3100/loki/api/v1/push");
-  EXPECT_EQ(LokiPushUrl("https://logs.example/api/prom/push"),
-            "https://logs.example/api/prom/push");
+  EXPECT_EQ(LokiPushUrl("https://logs.example.test/api/prom/push"),
+            "https://logs.example.test/api/prom/push");
 }
 
 TEST(LokiExporterTest, LabelValuesAreCutToLokisLimitOnACharacterBoundary) {

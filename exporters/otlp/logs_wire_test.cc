@@ -46,7 +46,7 @@ tv1::IngestBatch Varied() {
   r->set_service_name("checkout");
   r->set_host("web-1");
   r->set_dropped_attributes_count(3);
-  r->set_schema_url("https://opentelemetry.io/schemas/1.24.0");
+  r->set_schema_url("https://schemas.example.test/1.24.0");
   EveryType(r->mutable_attributes());
   for (int s = 0; s < 2; ++s) {
     tv1::Scope* scope = b.add_scopes();

@@ -98,7 +98,7 @@ start_prometheus() {
 }
 
 # prom_query URL PROMQL: the first result's value from a Prometheus-style
-# query API at URL (http://host:port), or empty.
+# query API at URL (scheme, address and port), or empty.
 prom_query() {
   curl -sG "$1/api/v1/query" --data-urlencode "query=$2" 2>/dev/null \
     | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' \

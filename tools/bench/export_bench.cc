@@ -240,35 +240,27 @@ int main(int argc, char** argv) {
     read_per_s = n / absl::ToDoubleSeconds(absl::Now() - start);
     std::printf("%-40s %10.0f records/s\n", "baseline: read + parse the buffer", read_per_s);
   }
-  Drain otlp_drain, loki_drain, rw_drain;
-  if (Run("otlp")) {
-    auto buffer = OpenBuffer(root + "/otlp");
-    Fill(buffer.get(), logs, batches, 1000);
-    otlp_drain = RunDrain(buffer.get(), std::make_unique<tributary::otlp::OtlpExporter>(otlp),
-                          static_cast<uint64_t>(batches) * 1000,
-                          static_cast<uint64_t>(batches) * logs.size());
-    std::printf("%-40s %10.0f records/s %7.1f MB/s  CPU %.2f s/s\n", "otlp exporter (logs)",
-                otlp_drain.records_per_s, otlp_drain.mb_per_s, otlp_drain.cpu);
-  }
-  if (Run("loki")) {
-    auto buffer = OpenBuffer(root + "/loki");
-    Fill(buffer.get(), logs, batches, 1000);
-    loki_drain = RunDrain(buffer.get(), std::make_unique<tributary::exporters::LokiExporter>(loki),
-                          static_cast<uint64_t>(batches) * 1000,
-                          static_cast<uint64_t>(batches) * logs.size());
-    std::printf("%-40s %10.0f records/s %7.1f MB/s  CPU %.2f s/s\n", "loki exporter",
-                loki_drain.records_per_s, loki_drain.mb_per_s, loki_drain.cpu);
-  }
-  if (Run("remote_write")) {
-    auto buffer = OpenBuffer(root + "/rw");
-    Fill(buffer.get(), points, batches, 1000);
-    rw_drain = RunDrain(buffer.get(),
-                        std::make_unique<tributary::exporters::RemoteWriteExporter>(rw),
-                        static_cast<uint64_t>(batches) * 1000,
-                        static_cast<uint64_t>(batches) * points.size());
-    std::printf("%-40s %10.0f samples/s %7.1f MB/s  CPU %.2f s/s\n", "remote-write exporter",
-                rw_drain.records_per_s, rw_drain.mb_per_s, rw_drain.cpu);
-  }
+  // One exporter draining a buffer pre-filled with `payload` batches.
+  auto drain = [&](const char* part, const char* label, const char* unit,
+                   const std::string& payload,
+                   std::unique_ptr<tributary::exporters::Exporter> exporter) {
+    if (!Run(part)) return Drain{};
+    auto buffer = OpenBuffer(root + "/" + part);
+    Fill(buffer.get(), payload, batches, 1000);
+    const Drain d = RunDrain(buffer.get(), std::move(exporter),
+                             static_cast<uint64_t>(batches) * 1000,
+                             static_cast<uint64_t>(batches) * payload.size());
+    std::printf("%-40s %10.0f %s/s %7.1f MB/s  CPU %.2f s/s\n", label, d.records_per_s, unit,
+                d.mb_per_s, d.cpu);
+    return d;
+  };
+  const Drain otlp_drain = drain("otlp", "otlp exporter (logs)", "records", logs,
+                                 std::make_unique<tributary::otlp::OtlpExporter>(otlp));
+  const Drain loki_drain = drain("loki", "loki exporter", "records", logs,
+                                 std::make_unique<tributary::exporters::LokiExporter>(loki));
+  const Drain rw_drain =
+      drain("remote_write", "remote-write exporter", "samples", points,
+            std::make_unique<tributary::exporters::RemoteWriteExporter>(rw));
 
   // Lag under ingest: 100k records/s (half logs, half points), all four on.
   double lag_p99 = 0;
