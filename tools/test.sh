@@ -7,13 +7,15 @@ cd "$(dirname "$0")/.."
 tools/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 NODE_MODULES=$(tools/npm_peers.sh) || { echo "npm peers failed"; echo "0 passed, 1 failed"; exit 1; }
 
-# A disk cache outside the tree keeps fresh clones fast; absent is fine.
+# A disk cache outside the tree keeps fresh clones fast; absent is fine. It
+# holds build outputs only: every test runs again (--nocache_test_results),
+# because the end-to-end tests depend on peers outside Bazel's view.
 CACHE_DIR="${TRIBUTARY_DISK_CACHE:-${HOME:-/tmp}/.cache/tributary-bazel-disk-cache}"
 CACHE_ARGS=()
 mkdir -p "$CACHE_DIR" 2>/dev/null && CACHE_ARGS=(--disk_cache="$CACHE_DIR")
 
 LOG=$(mktemp)
-bazel test "${CACHE_ARGS[@]}" --test_summary=short --test_env=NODE_PATH="$NODE_MODULES" "$@" //... \
+bazel test "${CACHE_ARGS[@]}" --nocache_test_results --test_summary=short --test_env=NODE_PATH="$NODE_MODULES" "$@" //... \
   2>&1 | tee "$LOG"
 rc=${PIPESTATUS[0]}
 

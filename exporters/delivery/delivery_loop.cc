@@ -1,7 +1,6 @@
 #include "exporters/delivery/delivery_loop.h"
 
 #include <algorithm>
-#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -103,38 +102,79 @@ bool DeliveryLoop::SleepUntil(absl::Time deadline) {
   return !stop_;
 }
 
-// Two groups at a time: while one is being encoded and delivered (on a helper
-// thread), the next is read and parsed here, so the two halves of the work
-// run on both cores. Cursors are still committed in order, each once its
-// group has a final outcome.
+// Two groups at a time: while the sender thread encodes and delivers one, the
+// next is read and parsed here, so the two halves of the work run on both
+// cores. Cursors are still committed in order, each once its group has a
+// final outcome.
 void DeliveryLoop::Run() {
+  sender_ = std::thread([this] { SendLoop(); });
   while (!stopping()) {
     auto group = std::make_unique<Group>();
     if (!Gather(group.get())) break;
     const uint64_t read_before = read_pos_;
-    if (!Settle()) return;
+    if (!Settle()) break;
     if (read_pos_ != read_before) continue;  // the commit failed: this group is read again
-    sending_ = std::move(group);
-    in_flight_ = std::async(std::launch::async, [this, group = sending_.get()] {
-      if (group->batches.empty()) return true;
-      absl::StatusOr<std::vector<Request>> encoded = exporter_->Encode(group->batches);
-      if (!encoded.ok()) {
-        Drop(group->records, "undecodable", std::string(encoded.status().message()));
-        return true;
-      }
-      for (const Request& r : *encoded) {
-        if (!Deliver(r)) return false;
-      }
-      return true;
-    });
+    Submit(std::move(group));
   }
   Settle();
+  {
+    MutexLock lock(&mu_);
+    sender_quit_ = true;
+  }
+  sender_.join();
+}
+
+void DeliveryLoop::SendLoop() {
+  for (;;) {
+    {
+      MutexLock lock(&mu_);
+      mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return send_ == Send::kQueued || sender_quit_;
+      });
+      if (send_ != Send::kQueued) return;
+    }
+    const bool final = SendGroup(*sending_);
+    MutexLock lock(&mu_);
+    send_ = Send::kDone;
+    send_final_ = final;
+  }
+}
+
+bool DeliveryLoop::SendGroup(const Group& group) {
+  if (group.batches.empty()) return true;
+  absl::StatusOr<std::vector<Request>> encoded = exporter_->Encode(group.batches);
+  if (!encoded.ok()) {
+    Drop(group.records, "undecodable", std::string(encoded.status().message()));
+    return true;
+  }
+  for (const Request& r : *encoded) {
+    if (!Deliver(r)) return false;
+  }
+  return true;
+}
+
+void DeliveryLoop::Submit(std::unique_ptr<Group> group) {
+  MutexLock lock(&mu_);
+  sending_ = std::move(group);
+  send_ = Send::kQueued;
+}
+
+bool DeliveryLoop::SendFinished() const {
+  MutexLock lock(&mu_);
+  return send_ != Send::kQueued;
 }
 
 bool DeliveryLoop::Settle() {
-  if (sending_ == nullptr) return true;
-  const bool final = in_flight_.get();
-  std::unique_ptr<Group> done = std::move(sending_);
+  std::unique_ptr<Group> done;
+  bool final;
+  {
+    MutexLock lock(&mu_);
+    if (send_ == Send::kIdle) return true;
+    mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return send_ == Send::kDone; });
+    send_ = Send::kIdle;
+    final = send_final_;
+    done = std::move(sending_);
+  }
   if (!final) return false;  // stopped mid-group: sent again after the next start
   if (absl::Status s = buffer_->CommitCursor(consumer(), done->next); !s.ok()) {
     log::WarnEvery(consumer(), absl::Seconds(30), "exporter cursor not committed",
@@ -160,8 +200,8 @@ bool DeliveryLoop::Gather(Group* group) {
         have ? first_read + options_.batch.max_delay : now + absl::Milliseconds(200);
     // Idle, with the previous group's answer in: commit it now rather than
     // when the next group is ready.
-    if (!have && sending_ != nullptr &&
-        in_flight_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    const bool in_flight = !SendFinished();
+    if (!have && !in_flight) {
       const uint64_t read_before = read_pos_;
       if (!Settle()) return false;
       if (read_pos_ != read_before) {  // the commit failed: read again from the cursor
@@ -170,8 +210,7 @@ bool DeliveryLoop::Gather(Group* group) {
       }
     }
     const absl::Time wait_until_now =
-        (!have && sending_ != nullptr) ? std::min(wait_until, now + absl::Milliseconds(5))
-                                       : wait_until;
+        (!have && in_flight) ? std::min(wait_until, now + absl::Milliseconds(5)) : wait_until;
     if (!buffer_->WaitForEntries(from, wait_until_now)) {
       if (!have) UpdateLag(absl::InfiniteFuture());
       continue;

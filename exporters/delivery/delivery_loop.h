@@ -18,13 +18,13 @@
 // - Permanent refusals are dropped, counted by reason and logged
 //   (rate-limited) with the backend's message; they never block the loop.
 // - Exporters never wait for each other: each has its thread and cursor.
-// - Two groups at a time: the next is read and encoded while one is sent.
+// - Two groups at a time: the next is read and parsed on the loop thread
+//   while the sender thread encodes and sends the previous one.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <future>
 #include <memory>
 #include <random>
 #include <string>
@@ -124,6 +124,15 @@ class DeliveryLoop {
   };
 
   void Run();
+  // The sender thread: encodes and delivers each group handed to it.
+  void SendLoop();
+  // Encodes and delivers one group; false if stopped before every request
+  // had a final outcome.
+  bool SendGroup(const Group& group);
+  // Hands `group` to the sender thread.
+  void Submit(std::unique_ptr<Group> group);
+  // True once the sender has finished the group in flight (or none is).
+  bool SendFinished() const;
   // Waits for the group in flight and commits it if it was final. False if
   // the loop must end.
   bool Settle();
@@ -155,22 +164,30 @@ class DeliveryLoop {
   metrics::Gauge* const lag_seconds_;
   metrics::Gauge* const circuit_gauge_;
 
-  // The loop thread's (Deliver runs on a helper thread, one at a time, and
-  // owns the retry state below it).
+  // The loop thread's.
   uint64_t next_ = 0;      // the committed cursor
   uint64_t read_pos_ = 0;  // where the next group is read from
-  std::unique_ptr<Group> sending_;  // being delivered by in_flight_
-  std::future<bool> in_flight_;
-  uint32_t consecutive_failures_ = 0;
+  // The group handed to the sender thread (written before it is handed over
+  // and read back after the sender is done, both under mu_).
+  std::unique_ptr<Group> sending_;
   absl::Time last_lag_update_ = absl::InfinitePast();
   uint64_t records_per_entry_ = 0;  // a running estimate, to size reads (0 = none yet)
+
+  // The sender thread's: Deliver's retry state.
+  uint32_t consecutive_failures_ = 0;
   absl::Duration open_for_;
   std::mt19937_64 rng_;
 
+  enum class Send { kIdle, kQueued, kDone };
+
   mutable Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  Send send_ ABSL_GUARDED_BY(mu_) = Send::kIdle;
+  bool send_final_ ABSL_GUARDED_BY(mu_) = false;  // the finished group's outcome
+  bool sender_quit_ ABSL_GUARDED_BY(mu_) = false;  // set by the loop thread as it ends
   DeliveryStatus status_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
+  std::thread thread_;  // Run
+  std::thread sender_;  // SendLoop, started and joined by Run
 };
 
 }  // namespace tributary::exporters
