@@ -198,6 +198,7 @@ struct ClientStats {
   uint64_t evicted = 0;                   // pushed out by protected records
   uint64_t dropped_after_shutdown = 0;    // logged after Shutdown
   uint64_t dropped_invalid = 0;           // in batches the collector refused as a whole
+  uint64_t dropped_too_large = 0;         // alone larger than the collector takes
   uint64_t rejected = 0;                  // refused one by one by the collector
   std::map<std::string, uint64_t> rejected_by_reason;
   uint64_t truncated = 0;                 // records whose text was cut to the limits
@@ -206,6 +207,7 @@ struct ClientStats {
   uint64_t batches_sent = 0;       // writes, including re-sends
   uint64_t batches_acked = 0;      // durable: stored or duplicate
   uint64_t batches_duplicate = 0;
+  uint64_t batches_split = 0;  // larger than the collector takes, so sent in parts
   uint64_t retries = 0;     // batches sent again
   uint64_t reconnects = 0;  // streams opened after the first
   uint64_t unacked_batches = 0;

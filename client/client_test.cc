@@ -186,6 +186,44 @@ TEST(ClientTest, SealsABatchWhenItReachesMaxRecordsOrMaxBytes) {
   ExpectEachIdOnce(stored, 20);
 }
 
+TEST(ClientTest, BatchesAreSplitToFitWhatTheCollectorTakes) {
+  FakeCollector fake;
+  constexpr uint64_t kLimit = 16 << 10;
+  fake.SetMaxBatchBytes(kLimit);
+  fake.Pause();  // the handshake waits: batches are sealed at the client's own size
+  ClientOptions o = Options(fake);
+  o.batch.max_records = 1000;
+  o.batch.max_bytes = 1 << 20;
+  o.batch.max_delay = absl::Hours(1);
+  o.retry.connect_timeout = absl::Hours(1);
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger();
+  const std::string text(200, 'x');
+  for (int i = 0; i < 2000; ++i) log.Info(text, {{"id", i}});
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (client->stats().unacked_batches < 2 && absl::Now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(client->stats().unacked_batches, 2u);
+  EXPECT_GT(client->stats().unacked_bytes, 2 * kLimit);
+  fake.Resume();
+  // After the handshake new batches are sealed below the limit; a record
+  // larger than the limit on its own cannot be sent and is counted.
+  for (int i = 2000; i < 3000; ++i) log.Info(text, {{"id", i}});
+  log.Info(std::string(20 << 10, 'y'), {{"id", 3000}});
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+
+  const auto stored = fake.Stored();
+  for (const auto& b : stored) EXPECT_LE(b.ByteSizeLong(), kLimit) << "batch " << b.seq();
+  ExpectEachIdOnce(stored, 3000);
+  const ClientStats s = client->stats();
+  EXPECT_GE(s.batches_split, 2u);
+  EXPECT_EQ(s.dropped_too_large, 1u);
+  EXPECT_EQ(s.dropped_invalid, 0u);
+  EXPECT_EQ(s.records_delivered, 3000u);
+  EXPECT_THAT(s.last_error, HasSubstr("larger on their own than the collector takes"));
+  // Parts never reuse a seq: they are numbered after every earlier batch.
+  for (size_t i = 1; i < stored.size(); ++i) EXPECT_GT(stored[i].seq(), stored[i - 1].seq());
+}
+
 TEST(ClientTest, SealsABatchWhenMaxDelayPassesOnTheClock) {
   FakeCollector fake;
   ClientOptions o = Options(fake);

@@ -180,11 +180,13 @@ void Core::AddClientMetrics(int64_t now_ns, tributary::v1::IngestBatch* batch) {
         std::pair{"full_unprotected", s.dropped_full_unprotected},
         std::pair{"sampled", s.dropped_sampled}, std::pair{"evicted", s.evicted},
         std::pair{"after_shutdown", s.dropped_after_shutdown},
-        std::pair{"invalid_batch", s.dropped_invalid}, std::pair{"rejected", s.rejected}}) {
+        std::pair{"invalid_batch", s.dropped_invalid},
+        std::pair{"too_large", s.dropped_too_large}, std::pair{"rejected", s.rejected}}) {
     add("tributary_client_records_dropped_total", METRIC_KIND_COUNTER, n, {{"reason", reason}});
   }
   add("tributary_client_batches_sent_total", METRIC_KIND_COUNTER, s.batches_sent);
   add("tributary_client_batches_acked_total", METRIC_KIND_COUNTER, s.batches_acked);
+  add("tributary_client_batches_split_total", METRIC_KIND_COUNTER, s.batches_split);
   add("tributary_client_retries_total", METRIC_KIND_COUNTER, s.retries);
   add("tributary_client_reconnects_total", METRIC_KIND_COUNTER, s.reconnects);
   add("tributary_client_unacked_bytes", METRIC_KIND_GAUGE, s.unacked_bytes);

@@ -11,6 +11,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/byte_buffer.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace tributary::client::internal {
 
@@ -188,6 +189,58 @@ grpc::ByteBuffer WireBatch(const std::string& producer_id, uint64_t seq,
   return grpc::ByteBuffer(slices, body.empty() ? 1 : 2);
 }
 
+size_t VarintSize(size_t n) {
+  return google::protobuf::io::CodedOutputStream::VarintSize64(static_cast<uint64_t>(n));
+}
+
+struct Part {
+  std::string body;
+  uint32_t records = 0;
+};
+
+// Shares a serialized batch body's records out, in order, into parts of at
+// most `limit` bytes, each with the batch's resource and scopes. A record too
+// large for a part on its own is left out, counted in *too_large and its size
+// kept in *largest. False if the body does not parse.
+bool SplitBody(const std::string& body, size_t limit, std::vector<Part>* parts,
+               uint32_t* too_large, size_t* largest) {
+  tv1::IngestBatch whole;
+  if (!whole.ParseFromString(body)) return false;
+  tv1::IngestBatch part;
+  *part.mutable_resource() = whole.resource();
+  *part.mutable_scopes() = whole.scopes();
+  const size_t base = part.ByteSizeLong();
+  size_t size = base;
+  uint32_t records = 0;
+  auto finish = [&] {
+    if (records == 0) return;
+    parts->push_back({part.SerializeAsString(), records});
+    part.clear_logs();
+    part.clear_metrics();
+    part.clear_spans();
+    size = base;
+    records = 0;
+  };
+  auto add = [&](auto* item, auto* field) {
+    const size_t item_size = item->ByteSizeLong();
+    const size_t cost = 1 + VarintSize(item_size) + item_size;  // tag, length, message
+    if (base + cost > limit) {
+      ++*too_large;
+      *largest = std::max(*largest, item_size);
+      return;
+    }
+    if (size + cost > limit) finish();
+    field->Add()->Swap(item);
+    size += cost;
+    ++records;
+  };
+  for (tv1::LogRecord& r : *whole.mutable_logs()) add(&r, part.mutable_logs());
+  for (tv1::MetricPoint& m : *whole.mutable_metrics()) add(&m, part.mutable_metrics());
+  for (tv1::Span& sp : *whole.mutable_spans()) add(&sp, part.mutable_spans());
+  finish();
+  return true;
+}
+
 void Repair(std::string* text) {
   if (!utf8::IsValid(*text)) *text = utf8::Repair(*text);
 }
@@ -353,6 +406,8 @@ void Sender::HandleHandshake(const tv1::IngestAck& ack, absl::Time now) {
     unacked_.pop_front();
   }
   unacked_batches_.store(unacked_.size(), std::memory_order_relaxed);
+  collector_max_batch_bytes_ = ack.max_batch_bytes();
+  FitKeptBatches();
   ever_handshaked_ = true;
   stream_handshaked_ = true;
   state_ = State::kReady;
@@ -460,6 +515,13 @@ void Sender::FillBatches(absl::Time now) {
   Queue& queue = source_->queue();
   // Bounded per round, so acks are handled while a burst is being read.
   size_t budget = options_.batch.max_records * 4;
+  // building_bytes_ estimates the encoded size; sealing at three quarters of
+  // the collector's limit leaves room for the estimate to be short (Keep
+  // splits what still comes out too large).
+  const size_t seal_bytes =
+      collector_max_batch_bytes_ == 0
+          ? options_.batch.max_bytes
+          : std::min<size_t>(options_.batch.max_bytes, collector_max_batch_bytes_ / 4 * 3);
   while (budget-- > 0 &&
          unacked_bytes_.load(std::memory_order_relaxed) + building_bytes_ <
              options_.max_unacked_bytes) {
@@ -469,7 +531,7 @@ void Sender::FillBatches(absl::Time now) {
     if (building_records_ == 1) building_since_ = now;
     if (flush_preparing_ != 0 && flush_take_left_ > 0) --flush_take_left_;
     if (building_records_ >= options_.batch.max_records ||
-        building_bytes_ >= options_.batch.max_bytes) {
+        building_bytes_ >= seal_bytes) {
       Seal();
     }
     if (flush_preparing_ != 0 && flush_take_left_ == 0) break;
@@ -552,18 +614,82 @@ void Sender::Seal() {
   if (building_records_ == 0 && building_.metrics_size() == 0) return;
   *building_.mutable_resource() = resource_;
   Pending p;
-  p.seq = next_seq_++;
   p.records = building_records_ + static_cast<uint32_t>(building_.metrics_size());
   p.body = building_.SerializeAsString();
-  unacked_bytes_.fetch_add(p.body.size(), std::memory_order_relaxed);
-  unacked_records_.fetch_add(p.records, std::memory_order_relaxed);
-  unacked_.push_back(std::move(p));
-  unacked_batches_.store(unacked_.size(), std::memory_order_relaxed);
+  Keep(std::move(p));
   building_.Clear();
   building_records_ = 0;
   building_bytes_ = 0;
   batching_records_.store(0, std::memory_order_relaxed);
   std::fill(scope_map_.begin(), scope_map_.end(), 0);
+}
+
+size_t Sender::WireSize(const Pending& p) const {
+  // producer_id (tag, length, bytes), seq (tag, varint of at most 10 bytes).
+  return p.body.size() + 1 + VarintSize(producer_id_.size()) + producer_id_.size() + 11;
+}
+
+void Sender::Keep(Pending p) {
+  const uint64_t limit = collector_max_batch_bytes_;
+  if (limit == 0 || WireSize(p) <= limit) {
+    p.seq = next_seq_++;
+    unacked_bytes_.fetch_add(p.body.size(), std::memory_order_relaxed);
+    unacked_records_.fetch_add(p.records, std::memory_order_relaxed);
+    unacked_.push_back(std::move(p));
+    unacked_batches_.store(unacked_.size(), std::memory_order_relaxed);
+    return;
+  }
+  const size_t overhead = WireSize(Pending{});
+  std::vector<Part> parts;
+  uint32_t too_large = 0;
+  size_t largest = 0;
+  if (!SplitBody(p.body, limit > overhead ? limit - overhead : 0, &parts, &too_large,
+                 &largest)) {
+    // Cannot happen: the body is one this sender serialized.
+    dropped_invalid_.fetch_add(p.records, std::memory_order_relaxed);
+    SetError("a batch larger than the collector takes could not be split; dropped");
+    return;
+  }
+  batches_split_.fetch_add(1, std::memory_order_relaxed);
+  if (too_large > 0) {
+    dropped_too_large_.fetch_add(too_large, std::memory_order_relaxed);
+    SetError(absl::StrCat(too_large, " record(s) of up to ", largest,
+                          " bytes dropped: larger on their own than the collector takes (",
+                          limit, " bytes per batch, its server.max_message_bytes)"));
+  }
+  for (Part& part : parts) {
+    Pending q;
+    q.body = std::move(part.body);
+    q.records = part.records;
+    Keep(std::move(q));
+  }
+}
+
+void Sender::FitKeptBatches() {
+  const uint64_t limit = collector_max_batch_bytes_;
+  if (limit == 0 || std::none_of(unacked_.begin(), unacked_.end(),
+                                 [&](const Pending& p) { return WireSize(p) > limit; })) {
+    return;
+  }
+  // Nothing is in flight on a stream that has just been answered. The parts
+  // of an oversized batch go after every other batch, with new seqs.
+  std::deque<Pending> fitting;
+  std::vector<Pending> oversized;
+  for (Pending& p : unacked_) {
+    (WireSize(p) > limit ? oversized.emplace_back() : fitting.emplace_back()) = std::move(p);
+  }
+  unacked_ = std::move(fitting);
+  const uint64_t first_moved = oversized.front().seq;
+  for (Pending& p : oversized) {
+    unacked_bytes_.fetch_sub(p.body.size(), std::memory_order_relaxed);
+    unacked_records_.fetch_sub(p.records, std::memory_order_relaxed);
+    Keep(std::move(p));
+  }
+  unacked_batches_.store(unacked_.size(), std::memory_order_relaxed);
+  // A flush that was waiting for a moved batch now waits for its parts.
+  for (auto& target : flush_targets_) {
+    if (target.second >= first_moved) target.second = next_seq_ - 1;
+  }
 }
 
 void Sender::SendReady(absl::Time now) {
@@ -774,6 +900,8 @@ DeliveryReport Sender::Stop(absl::Duration timeout) {
 void Sender::FillStats(ClientStats* s) const {
   s->records_delivered = records_delivered_.load(std::memory_order_relaxed);
   s->dropped_invalid = dropped_invalid_.load(std::memory_order_relaxed);
+  s->dropped_too_large = dropped_too_large_.load(std::memory_order_relaxed);
+  s->batches_split = batches_split_.load(std::memory_order_relaxed);
   s->rejected = rejected_.load(std::memory_order_relaxed);
   s->batches_sent = batches_sent_.load(std::memory_order_relaxed);
   s->batches_acked = batches_acked_.load(std::memory_order_relaxed);

@@ -16,6 +16,11 @@
 //   prefix of what was sent, which is what makes the resume point safe.
 // - A batch refused as a whole (INVALID) is dropped and counted; records
 //   refused one by one are counted by reason.
+// - The handshake's answer says the largest batch the collector takes. Batches
+//   are sealed below it, and a kept batch over it is split into parts that
+//   take new seqs after every other (a seq is never reused, so no part can be
+//   mistaken for a batch the collector already holds). A record larger than
+//   the limit on its own is dropped and counted.
 // Connection failures back off exponentially with jitter and move to the next
 // endpoint; a stream that answers no handshake or no ack in time is cancelled
 // and reopened.
@@ -98,6 +103,12 @@ class Sender {
   void FillBatches(absl::Time now);
   void AddRecord(RecordSlot& slot);
   void Seal();
+  // Queues a sealed batch, in parts if it is larger than the collector takes.
+  void Keep(Pending p);
+  // Splits every kept batch larger than the collector takes (none in flight).
+  void FitKeptBatches();
+  // Bytes a batch takes on the wire (its body plus producer_id and seq).
+  size_t WireSize(const Pending& p) const;
   void SendReady(absl::Time now);
   void CheckTimeouts(absl::Time now);
   void ProgressFlushes(absl::Time now);
@@ -134,6 +145,7 @@ class Sender {
   std::deque<std::pair<uint64_t, absl::Time>> sent_;  // seq and send time, on this stream
   std::deque<Pending> unacked_;                        // by seq
   uint64_t next_seq_ = 1;
+  uint64_t collector_max_batch_bytes_ = 0;  // from the last handshake; 0 = not said
   tributary::v1::IngestBatch building_;
   uint32_t building_records_ = 0;
   size_t building_bytes_ = 0;
@@ -165,6 +177,8 @@ class Sender {
   // Counters, read by stats() from any thread.
   std::atomic<uint64_t> records_delivered_{0};
   std::atomic<uint64_t> dropped_invalid_{0};
+  std::atomic<uint64_t> dropped_too_large_{0};
+  std::atomic<uint64_t> batches_split_{0};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> batches_sent_{0};
   std::atomic<uint64_t> batches_acked_{0};

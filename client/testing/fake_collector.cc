@@ -80,6 +80,11 @@ void FakeCollector::SetResumePoint(const std::string& producer_id, uint64_t seq)
   resume_[producer_id] = seq;
 }
 
+void FakeCollector::SetMaxBatchBytes(uint64_t bytes) {
+  MutexLock lock(&mu_);
+  max_batch_bytes_ = bytes;
+}
+
 std::vector<tv1::IngestBatch> FakeCollector::Stored() {
   MutexLock lock(&mu_);
   return stored_;
@@ -106,6 +111,13 @@ tv1::IngestAck FakeCollector::Handle(tv1::IngestBatch& batch, uint64_t* refused_
     ack.set_status(tv1::ACK_STATUS_OK);
     ack.set_has_resume_seq(true);
     ack.set_resume_seq(resume);
+    ack.set_max_batch_bytes(max_batch_bytes_);
+    return ack;
+  }
+  if (max_batch_bytes_ > 0 && batch.ByteSizeLong() > max_batch_bytes_) {
+    ack.set_status(tv1::ACK_STATUS_INVALID);
+    ack.set_message(absl::StrCat("batch of ", batch.ByteSizeLong(), " bytes exceeds ",
+                                 max_batch_bytes_));
     return ack;
   }
   if (*refused_seq != 0) {

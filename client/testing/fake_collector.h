@@ -38,6 +38,9 @@ class FakeCollector final : public tributary::v1::IngestService::Service {
   // While paused, batches are read but not answered.
   void Pause();
   void Resume();
+  // Says `bytes` in handshake answers as the largest batch it takes, and
+  // refuses larger batches as INVALID, as the collector does.
+  void SetMaxBatchBytes(uint64_t bytes);
   // As if an earlier process with this id had stored up to `seq`.
   void SetResumePoint(const std::string& producer_id, uint64_t seq);
 
@@ -64,6 +67,7 @@ class FakeCollector final : public tributary::v1::IngestService::Service {
   mutable Mutex mu_;
   std::vector<tributary::v1::IngestBatch> stored_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> resume_ ABSL_GUARDED_BY(mu_);
+  uint64_t max_batch_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // 0 = none
   int refuse_left_ ABSL_GUARDED_BY(mu_) = 0;
   tributary::v1::AckStatus refuse_status_ ABSL_GUARDED_BY(mu_);
   uint32_t refuse_retry_ms_ ABSL_GUARDED_BY(mu_) = 1;

@@ -182,6 +182,7 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
       if (!resume_sent_ && have_producer_) {
         ack.set_has_resume_seq(true);
         ack.set_resume_seq(resume_seq_);
+        ack.set_max_batch_bytes(config_.max_message_bytes);
       }
       resume_sent_ = resume_sent_ || have_producer_;
       const std::string bytes = ack.SerializeAsString();
@@ -289,6 +290,7 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
       ack.set_status(tributary::v1::ACK_STATUS_OK);
       ack.set_has_resume_seq(true);
       ack.set_resume_seq(ingestor_->ResumePoint(batch_.producer_id()));
+      ack.set_max_batch_bytes(config_.max_message_bytes);
       Complete(slot, std::move(ack));
       return;
     }

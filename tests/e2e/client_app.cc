@@ -1,13 +1,14 @@
 // An application that logs through tributary::client, for the end-to-end
 // tests: `--threads` threads each log up to `--records` records (bodies
 // "rec-<id>", ids unique across threads) at `--rate` records/s per thread,
-// until the file `--stop_file` appears. Then it flushes and prints its
-// counters and the latency of its log calls, one "key=value" per line.
+// until the file `--stop_file` appears. Then it creates `--logged_file` (if
+// given), flushes and prints its counters and the latency of its log calls,
+// one "key=value" per line.
 //
 //   client_app --endpoint=127.0.0.1:4317 --threads=4 --rate=5000
 //              --records=100000 --stop_file=/tmp/stop [--queue=8192]
 //              [--unacked_bytes=67108864] [--flush_timeout_s=60]
-//              [--service=client-e2e]
+//              [--service=client-e2e] [--logged_file=/tmp/logged]
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -32,6 +33,7 @@ struct Flags {
   int64_t rate = 5000;
   int64_t records = 100000;
   std::string stop_file;
+  std::string logged_file;
   int64_t queue = 8192;
   int64_t unacked_bytes = 64 << 20;
   int64_t flush_timeout_s = 60;
@@ -52,6 +54,8 @@ bool Parse(int argc, char** argv, Flags* f) {
       f->service = value;
     } else if (key == "stop_file") {
       f->stop_file = value;
+    } else if (key == "logged_file") {
+      f->logged_file = value;
     } else if (key == "threads") {
       ok = absl::SimpleAtoi(value, &f->threads);
     } else if (key == "rate") {
@@ -129,17 +133,23 @@ int main(int argc, char** argv) {
     });
   }
   for (auto& th : threads) th.join();
+  if (!flags.logged_file.empty()) {
+    if (FILE* f = std::fopen(flags.logged_file.c_str(), "w")) std::fclose(f);
+  }
 
   const auto report = (*client)->Flush(absl::Seconds(flags.flush_timeout_s));
   const tributary::client::ClientStats s = (*client)->stats();
   const uint64_t dropped = s.dropped_full_protected + s.dropped_full_unprotected + s.evicted +
-                           s.dropped_sampled + s.dropped_invalid + s.rejected;
+                           s.dropped_sampled + s.dropped_invalid + s.dropped_too_large +
+                           s.rejected;
   std::printf("logged=%lld\n", static_cast<long long>(logged.load()));
   std::printf("enqueued=%llu\n", static_cast<unsigned long long>(s.enqueued));
   std::printf("dropped=%llu\n", static_cast<unsigned long long>(dropped));
   std::printf("delivered=%llu\n", static_cast<unsigned long long>(s.records_delivered));
   std::printf("reconnects=%llu\n", static_cast<unsigned long long>(s.reconnects));
   std::printf("retries=%llu\n", static_cast<unsigned long long>(s.retries));
+  std::printf("batches_split=%llu\n", static_cast<unsigned long long>(s.batches_split));
+  std::printf("dropped_invalid=%llu\n", static_cast<unsigned long long>(s.dropped_invalid));
   std::printf("max_call_us=%lld\n", static_cast<long long>(max_call_ns.load() / 1000));
   std::printf("flush_complete=%d\n", report.complete ? 1 : 0);
   std::printf("pending=%llu\n", static_cast<unsigned long long>(report.pending_records));

@@ -7,6 +7,9 @@
 #    every record not reported as dropped is stored exactly once.
 # 3. The README's example program, configured by TRIBUTARY_* variables: its
 #    logs, spans and metrics arrive, redacted and linked.
+# 4. A collector that takes smaller batches than the app seals, and is down
+#    while the app logs: the app's batches are split to fit once it answers,
+#    and every record is stored exactly once.
 set -euo pipefail
 source tests/e2e/lib.sh
 CLI=tools/cli/tributary
@@ -154,4 +157,31 @@ for line in open(sys.argv[1]):
                     audits.append((r.get("traceId"), r.get("spanId")))
 assert len(audits) == 100 and all(a in spans for a in audits), (len(audits), len(spans))
 PY
+
+# ---- 4. batches larger than the collector takes ----
+M="$W/small"
+mkdir -p "$M"
+printf 'server:\n  max_message_bytes: 16KiB\n' > "$M/config.yaml"
+GRPC_PORT=$(free_port)
+HTTP_PORT=0
+# Nothing listens yet: the app seals its own 1000-record (~60 KiB) batches.
+"$APP" --endpoint=127.0.0.1:$GRPC_PORT --threads=2 --rate=100000 --records=3000 \
+    --stop_file="$M/stop" --logged_file="$M/logged" > "$W/app_small.out" 2>&1 &
+APP_PID=$!
+for _ in $(seq 1 600); do
+  [ -e "$M/logged" ] && break
+  kill -0 "$APP_PID" 2>/dev/null || fail "the app ended early: $(cat "$W/app_small.out")"
+  sleep 0.05
+done
+[ -e "$M/logged" ] || fail "the app did not finish logging"
+start_on_ports "$M" --config="$M/config.yaml"
+wait_app "$W/app_small.out"
+[ "$(value flush_complete "$W/app_small.out")" = 1 ] || fail "flush incomplete"
+[ "$(value batches_split "$W/app_small.out")" -gt 0 ] || fail "no batch was split"
+[ "$(value dropped "$W/app_small.out")" = 0 ] || fail "records dropped"
+curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" > "$M/metrics" || fail "no /metrics"
+! grep -q '^tributary_ingest_batches_total{.*outcome="oversized"' "$M/metrics" \
+  || fail "the collector refused oversized batches: $(grep oversized "$M/metrics")"
+stop_tributaryd
+check "$M" "$W/app_small.out"
 echo "PASS"

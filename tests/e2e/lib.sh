@@ -38,7 +38,7 @@ start_tributaryd() {
   [ -n "$GRPC" ] || fail "no listening line: $(cat "$dir/stderr")"
 }
 
-# start_on_ports DIR: starts collector/tributaryd in DIR. The first start in
+# start_on_ports DIR [FLAGS...]: starts collector/tributaryd in DIR. The first start in
 # a script picks loopback ports; later ones reuse them, so clients reconnect to
 # the same address after a restart (reset GRPC_PORT and HTTP_PORT to 0 for a
 # new collector). Each run's stderr is DIR/stderr.$run. Sets PID, GRPC_PORT,
@@ -47,12 +47,12 @@ GRPC_PORT=0
 HTTP_PORT=0
 run=0
 start_on_ports() {
-  local dir=$1
+  local dir=$1; shift
   run=$((run + 1))
   local err="$dir/stderr.$run"
   mkdir -p "$dir"
   (cd "$dir" && exec "$OLDPWD/collector/tributaryd" --grpc_listen=127.0.0.1:$GRPC_PORT \
-      --http_listen=127.0.0.1:$HTTP_PORT 2> "$err") &
+      --http_listen=127.0.0.1:$HTTP_PORT "$@" 2> "$err") &
   PID=$!
   for _ in $(seq 1 400); do
     grep -q 'msg=listening' "$err" 2>/dev/null && break

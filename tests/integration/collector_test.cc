@@ -210,6 +210,8 @@ TEST_F(CollectorTest, StreamsBatchesDurablyAndAcksThemInOrder) {
   EXPECT_EQ(ack.seq(), 0u);
   EXPECT_TRUE(ack.has_resume_seq());
   EXPECT_EQ(ack.resume_seq(), 0u);
+  // ... and the largest batch it takes, for the producer to split by.
+  EXPECT_EQ(ack.max_batch_bytes(), config_.server.max_message_bytes);
   for (uint64_t seq = 1; seq <= 20; ++seq) {
     ASSERT_TRUE(stream->Read(&ack));
     EXPECT_EQ(ack.seq(), seq);
