@@ -39,6 +39,9 @@ inline constexpr size_t kInlineRecordBytes = 384;
 
 enum class RecordKind : uint8_t { kLog, kSpan };
 
+// Every field a log call reads or writes comes before inline_data, so a call
+// touches the slot's first cache lines (which the queue prefetches) and the
+// ones its text fills, not the end of the slot.
 struct RecordSlot {
   RecordKind kind = RecordKind::kLog;
   Level level = Level::kInfo;
@@ -49,9 +52,9 @@ struct RecordSlot {
   int64_t time_ns = 0;
   uint8_t trace_id[16];
   uint8_t span_id[8];
-  char inline_data[kInlineRecordBytes];
   std::unique_ptr<char[]> overflow;  // set when size > kInlineRecordBytes
   std::unique_ptr<tributary::v1::Span> span;  // kSpan
+  char inline_data[kInlineRecordBytes];
 
   const char* data() const { return overflow ? overflow.get() : inline_data; }
 };
