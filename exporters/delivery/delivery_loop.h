@@ -1,5 +1,5 @@
-// The shared delivery loop: one thread per configured exporter, reading the
-// write-ahead buffer through the exporter's own durable cursor.
+// The shared delivery loop: a loop thread and a sender thread per configured
+// exporter, reading the write-ahead buffer through the exporter's own durable cursor.
 //
 //   load cursor -> read entries -> re-batch (batch.max_records, max_delay)
 //   -> encode -> send each request with a deadline, retrying what is worth
@@ -17,7 +17,7 @@
 //   times 8), then lets one probe through.
 // - Permanent refusals are dropped, counted by reason and logged
 //   (rate-limited) with the backend's message; they never block the loop.
-// - Exporters never wait for each other: each has its thread and cursor.
+// - Exporters never wait for each other: each has its threads and cursor.
 // - Two groups at a time: the next is read and parsed on the loop thread
 //   while the sender thread encodes and sends the previous one.
 #pragma once
