@@ -164,7 +164,8 @@ mkdir -p "$M"
 printf 'server:\n  max_message_bytes: 16KiB\n' > "$M/config.yaml"
 GRPC_PORT=$(free_port)
 HTTP_PORT=0
-# Nothing listens yet: the app seals its own 1000-record (~60 KiB) batches.
+# Nothing listens yet: the app seals its own 1000-record batches, several
+# times what this collector takes.
 "$APP" --endpoint=127.0.0.1:$GRPC_PORT --threads=2 --rate=100000 --records=3000 \
     --stop_file="$M/stop" --logged_file="$M/logged" > "$W/app_small.out" 2>&1 &
 APP_PID=$!
