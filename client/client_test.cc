@@ -3,6 +3,11 @@
 // (exactly once), drops and their counts, spans, metrics, sampling, options.
 #include "client/client.h"
 
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <map>
@@ -27,6 +32,91 @@ namespace tv1 = ::tributary::v1;
 using testing::FakeCollector;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
+
+// A TCP relay on loopback that can stop passing bytes while keeping every
+// connection open, as a host that died or a network path that went dead
+// does: the peer neither answers nor closes.
+class Relay {
+ public:
+  explicit Relay(int target_port) : target_port_(target_port) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        listen(listen_fd_, 16) != 0 ||
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ADD_FAILURE() << "relay: cannot listen";
+      return;
+    }
+    address_ = absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
+    accept_ = std::thread([this] { Accept(); });
+  }
+  ~Relay() {
+    stop_.store(true);
+    if (accept_.joinable()) accept_.join();  // then pumps_ and fds_ no longer change
+    for (std::thread& t : pumps_) t.join();
+    for (int fd : fds_) close(fd);
+    close(listen_fd_);
+  }
+  const std::string& address() const { return address_; }
+  // From now on nothing passes in either direction; nothing is closed.
+  void Blackhole() { blackhole_.store(true); }
+
+ private:
+  // Waits up to 50 ms for `fd` to be readable; false when stopping.
+  bool Readable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return !stop_.load() && poll(&p, 1, 50) > 0;
+  }
+  void Accept() {
+    while (!stop_.load()) {
+      if (!Readable(listen_fd_)) continue;
+      const int in = accept(listen_fd_, nullptr, nullptr);
+      if (in < 0) continue;
+      const int out = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<uint16_t>(target_port_));
+      if (connect(out, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        close(in);
+        close(out);
+        continue;
+      }
+      fds_.push_back(in);
+      fds_.push_back(out);
+      pumps_.emplace_back([this, in, out] { Pump(in, out); });
+      pumps_.emplace_back([this, in, out] { Pump(out, in); });
+    }
+  }
+  void Pump(int from, int to) {
+    char buf[16384];
+    while (!stop_.load()) {
+      if (blackhole_.load() || !Readable(from)) {
+        if (blackhole_.load()) poll(nullptr, 0, 50);
+        continue;
+      }
+      const ssize_t n = read(from, buf, sizeof(buf));
+      if (n <= 0) return;
+      for (ssize_t done = 0; done < n;) {
+        const ssize_t w = write(to, buf + done, static_cast<size_t>(n - done));
+        if (w <= 0) return;
+        done += w;
+      }
+    }
+  }
+
+  const int target_port_;
+  int listen_fd_ = -1;
+  std::string address_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> blackhole_{false};
+  std::thread accept_;
+  std::vector<int> fds_;            // the accept thread's until it is joined
+  std::vector<std::thread> pumps_;  // likewise
+};
 
 ClientOptions Options(const FakeCollector& fake) {
   ClientOptions o;
@@ -395,6 +485,33 @@ TEST(ClientTest, AStalledCollectorNeverBlocksDropModeAndDeliveryResumes) {
   EXPECT_EQ(after.records_delivered + after.dropped_full_unprotected, 5001u);
 }
 
+TEST(ClientTest, KeepalivePingsFindADeadCollectorWhileIdle) {
+  FakeCollector fake;
+  int port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(fake.address().substr(fake.address().rfind(':') + 1), &port));
+  Relay relay(port);
+  ClientOptions o = Options(fake);
+  o.endpoints = {relay.address()};
+  o.retry.keepalive_time = absl::Seconds(1);
+  o.retry.keepalive_timeout = absl::Seconds(1);
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger();
+  log.Info("before the path dies");
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  ASSERT_TRUE(client->stats().connected);
+  // Idle from here on: no batch waits for an ack, so only the pings can tell.
+  relay.Blackhole();
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  ClientStats s = client->stats();
+  while ((s.connected || s.last_error.empty()) && absl::Now() < deadline) {
+    std::this_thread::yield();
+    s = client->stats();
+  }
+  EXPECT_FALSE(s.connected) << "the dead path was not noticed";
+  EXPECT_THAT(s.last_error, HasSubstr("ended"));
+  EXPECT_EQ(LogCount(fake.Stored()), 1u);
+}
+
 TEST(ClientTest, FailsOverToTheNextEndpoint) {
   std::string dead;
   { FakeCollector gone; dead = gone.address(); }
@@ -632,13 +749,15 @@ TEST(ClientTest, OptionsComeFromTheEnvironmentAndBadValuesAreNamed) {
 
   setenv("TRIBUTARY_BACKPRESSURE", "sometimes", 1);
   setenv("TRIBUTARY_QUEUE_MAX_RECORDS", "lots", 1);
+  setenv("TRIBUTARY_KEEPALIVE_TIME_MS", "often", 1);
   auto bad = Client::Create(ClientOptions());
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), HasSubstr("TRIBUTARY_BACKPRESSURE=sometimes"));
   EXPECT_THAT(bad.status().message(), HasSubstr("TRIBUTARY_QUEUE_MAX_RECORDS=lots"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("TRIBUTARY_KEEPALIVE_TIME_MS=often"));
   for (const char* v : {"TRIBUTARY_ENDPOINT", "TRIBUTARY_SERVICE_NAME",
                         "TRIBUTARY_RESOURCE_ATTRIBUTES", "TRIBUTARY_BACKPRESSURE",
-                        "TRIBUTARY_QUEUE_MAX_RECORDS"}) {
+                        "TRIBUTARY_QUEUE_MAX_RECORDS", "TRIBUTARY_KEEPALIVE_TIME_MS"}) {
     unsetenv(v);
   }
   ClientOptions invalid;
@@ -646,11 +765,13 @@ TEST(ClientTest, OptionsComeFromTheEnvironmentAndBadValuesAreNamed) {
   invalid.redaction.patterns = {{"broken", "(unclosed"}};
   invalid.tls.enabled = true;
   invalid.tls.ca_file = "/nonexistent/ca.pem";
+  invalid.retry.keepalive_time = absl::Milliseconds(200);
   auto refused = Client::Create(invalid);
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(refused.status().message(), HasSubstr("sampling_ratio"));
   EXPECT_THAT(refused.status().message(), HasSubstr("broken"));
   EXPECT_THAT(refused.status().message(), HasSubstr("tls.ca_file /nonexistent/ca.pem"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("retry.keepalive_time must be 0"));
 }
 
 }  // namespace

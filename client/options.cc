@@ -146,6 +146,7 @@ absl::Status ApplyEnvironment(ClientOptions* o) {
   env.Unsigned("TRIBUTARY_BATCH_MAX_RECORDS", &o->batch.max_records);
   env.Duration("TRIBUTARY_BATCH_MAX_DELAY_MS", absl::Milliseconds(1), &o->batch.max_delay);
   env.Duration("TRIBUTARY_FLUSH_INTERVAL_MS", absl::Milliseconds(1), &o->flush_interval);
+  env.Duration("TRIBUTARY_KEEPALIVE_TIME_MS", absl::Milliseconds(1), &o->retry.keepalive_time);
   env.Bool("TRIBUTARY_EXPORT_CLIENT_METRICS", &o->export_client_metrics);
   return env.status();
 }
@@ -178,6 +179,11 @@ absl::Status Validate(const ClientOptions& o) {
         "retry: need 0 < initial_backoff <= max_backoff");
   check(o.retry.connect_timeout > absl::ZeroDuration(), "retry.connect_timeout must be positive");
   check(o.retry.ack_timeout > absl::ZeroDuration(), "retry.ack_timeout must be positive");
+  check(o.retry.keepalive_time == absl::ZeroDuration() ||
+            o.retry.keepalive_time >= absl::Seconds(1),
+        "retry.keepalive_time must be 0 (no pings) or at least 1s");
+  check(o.retry.keepalive_timeout > absl::ZeroDuration(),
+        "retry.keepalive_timeout must be positive");
   check(o.limits.max_fields <= UINT16_MAX, "limits.max_fields must be at most 65535");
   if (o.tls.enabled) {
     for (const auto& [name, path] : {std::pair{"tls.ca_file", &o.tls.ca_file},

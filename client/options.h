@@ -92,6 +92,14 @@ struct ClientOptions {
     absl::Duration max_backoff = absl::Seconds(10);
     absl::Duration connect_timeout = absl::Seconds(5);  // until the handshake answer
     absl::Duration ack_timeout = absl::Seconds(30);     // batch sent, no answer: reconnect
+    // While connected the client pings the collector this often, and a ping
+    // unanswered for keepalive_timeout ends the stream: a collector that died
+    // or a network path that went dead is found while idle, not only when a
+    // batch waits ack_timeout for its ack. 0 = no pings; otherwise at least
+    // 1s, and no shorter than the collector's server.min_ping_interval (5s by
+    // default), or it closes the connection. Env: TRIBUTARY_KEEPALIVE_TIME_MS.
+    absl::Duration keepalive_time = absl::Seconds(30);
+    absl::Duration keepalive_timeout = absl::Seconds(10);
   } retry;
 
   RecordLimits limits;

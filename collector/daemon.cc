@@ -178,6 +178,17 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
   // gRPC sets SO_REUSEPORT by default, which would let a second collector
   // share the port (and the traffic) instead of failing to start.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Keepalive. Clients may ping every min_ping_interval, with or without
+  // calls in progress, so they find a dead collector while idle. The
+  // collector pings a connection idle for a minute and closes it if the
+  // ping is not answered in 20 s, which ends the streams of a client that
+  // vanished without closing them.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(config_.server.min_ping_interval)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   // Batches above max_message_bytes get an answer of their own (the stream
   // goes on); only far larger messages are cut off by gRPC.
   builder.SetMaxReceiveMessageSize(static_cast<int>(

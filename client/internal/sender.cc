@@ -274,10 +274,17 @@ Sender::Sender(const ClientOptions& options, std::string producer_id, SenderSour
       ChannelCredentials(options_.tls.enabled, options_.tls.ca_file, options_.tls.cert_file,
                          options_.tls.key_file);
   for (const std::string& endpoint : options_.endpoints) {
-    // No keepalive pings: a collector's default policy answers frequent ones
-    // on an idle stream with GOAWAY. A dead connection shows when a batch
-    // gets no ack within retry.ack_timeout.
     grpc::ChannelArguments args;
+    if (options_.retry.keepalive_time > absl::ZeroDuration()) {
+      // Pings also while nothing is sent (the collector allows one every
+      // server.min_ping_interval), without gRPC's cap on pings between data.
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
+                  static_cast<int>(absl::ToInt64Milliseconds(options_.retry.keepalive_time)));
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                  static_cast<int>(absl::ToInt64Milliseconds(options_.retry.keepalive_timeout)));
+      args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+      args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    }
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
                 static_cast<int>(absl::ToInt64Milliseconds(options_.retry.initial_backoff)));
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,

@@ -32,6 +32,9 @@ FakeCollector::FakeCollector(bool tls) {
     creds = grpc::SslServerCredentials(ssl);
   }
   builder.AddListeningPort("127.0.0.1:0", creds, &port);
+  // The collector's ping policy, with server.min_ping_interval at 1s.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.RegisterService(this);
   server_ = builder.BuildAndStart();
   address_ = absl::StrCat("127.0.0.1:", port);

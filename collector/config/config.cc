@@ -152,8 +152,8 @@ void WalkServer(Walker& w, const YAML::Node& node, ServerConfig* server) {
   const std::string path = "server";
   if (!w.Map(node, path,
              {"grpc_listen", "http_listen", "max_message_bytes", "max_in_flight_per_stream",
-              "max_in_flight_bytes",
-              "shutdown_timeout", "status_log_interval"})) {
+              "max_in_flight_bytes", "min_ping_interval", "shutdown_timeout",
+              "status_log_interval"})) {
     return;
   }
   w.String(node, path, "grpc_listen", &server->grpc_listen);
@@ -161,6 +161,7 @@ void WalkServer(Walker& w, const YAML::Node& node, ServerConfig* server) {
   w.Size(node, path, "max_message_bytes", &server->max_message_bytes);
   w.Uint32(node, path, "max_in_flight_per_stream", 1, 1024, &server->max_in_flight_per_stream);
   w.Size(node, path, "max_in_flight_bytes", &server->max_in_flight_bytes);
+  w.Duration(node, path, "min_ping_interval", &server->min_ping_interval);
   w.Duration(node, path, "shutdown_timeout", &server->shutdown_timeout);
   w.Duration(node, path, "status_log_interval", &server->status_log_interval);
 }
@@ -474,6 +475,10 @@ void CheckValues(Walker& w, const Config& c) {
   }
   if (c.storage.buffer.maintenance_interval <= absl::ZeroDuration()) {
     w.Problem("storage.maintenance_interval", "must be above 0");
+  }
+  if (c.server.min_ping_interval < absl::Seconds(1) ||
+      c.server.min_ping_interval > absl::Hours(1)) {
+    w.Problem("server.min_ping_interval", "must be from 1s to 1h");
   }
   if (c.server.shutdown_timeout <= absl::ZeroDuration()) {
     w.Problem("server.shutdown_timeout", "must be above 0");

@@ -35,6 +35,11 @@ struct ServerConfig {
   // OTLP requests. Above it new batches are answered RESOURCE_EXHAUSTED (OTLP:
   // UNAVAILABLE with RetryInfo) instead of held in memory.
   uint64_t max_in_flight_bytes = 256ull << 20;
+  // Clients may ping (HTTP/2 keepalive) this often, even on an idle
+  // connection; more frequent pings end their connection (gRPC's
+  // too_many_pings). gRPC's own default is 5 minutes, which refuses the
+  // keepalive most OTLP exporters and our client use.
+  absl::Duration min_ping_interval = absl::Seconds(5);
   // How long SIGTERM waits for in-flight batches before closing anyway.
   absl::Duration shutdown_timeout = absl::Seconds(10);
   // How often the consumers' lag is logged (0 = never).

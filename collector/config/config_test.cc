@@ -36,6 +36,7 @@ server:
   max_message_bytes: 8MiB
   max_in_flight_per_stream: 4
   max_in_flight_bytes: 64MiB
+  min_ping_interval: 2s
   shutdown_timeout: 3s
   status_log_interval: 0
 storage:
@@ -61,6 +62,7 @@ ingest:
   EXPECT_EQ(c.server.max_message_bytes, 8u << 20);
   EXPECT_EQ(c.server.max_in_flight_per_stream, 4u);
   EXPECT_EQ(c.server.max_in_flight_bytes, 64u << 20);
+  EXPECT_EQ(c.server.min_ping_interval, absl::Seconds(2));
   EXPECT_EQ(c.server.shutdown_timeout, absl::Seconds(3));
   EXPECT_EQ(c.server.status_log_interval, absl::ZeroDuration());
   EXPECT_EQ(c.storage.data_dir, "/var/lib/tributary");
@@ -85,6 +87,7 @@ TEST(ConfigTest, ListsEveryProblemWithItsKeyPath) {
 server:
   grpc_listen: "no-port"
   max_in_flight_per_stream: lots
+  min_ping_interval: 100ms
   colour: blue
 storage:
   durability: sometimes
@@ -109,7 +112,8 @@ exporters:
           HasSubstr("ingest.redaction.patterns[0].regex: invalid RE2 pattern"),
           HasSubstr("ingest.redaction.patterns[1].name: is required"),
           HasSubstr("exporters.loki.encoding: must be protobuf or json, got \"xml\""),
-          HasSubstr("server.grpc_listen: \"no-port\" is not HOST:PORT")));
+          HasSubstr("server.grpc_listen: \"no-port\" is not HOST:PORT"),
+          HasSubstr("server.min_ping_interval: must be from 1s to 1h")));
 }
 
 TEST(ConfigTest, TheOtlpExporterSection) {

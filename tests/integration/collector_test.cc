@@ -495,6 +495,36 @@ class RawStream {
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;
 };
 
+TEST_F(CollectorTest, ClientsMayPingOftenEvenOnAnIdleStream) {
+  Start([](Config& c) { c.server.min_ping_interval = absl::Seconds(1); });
+  // A client that pings every second, with nothing else to send. Under gRPC's
+  // default policy (a ping per 5 minutes without data) its third ping would
+  // end the connection (too_many_pings).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", daemon_->grpc_port()),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto stub = tributary::v1::IngestService::NewStub(channel);
+  grpc::ClientContext ctx;
+  auto stream = stub->Stream(&ctx);
+  IngestBatch hello;
+  hello.set_producer_id("pinger");
+  ASSERT_TRUE(stream->Write(hello));
+  IngestAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.max_batch_bytes(), config_.server.max_message_bytes);
+  absl::SleepFor(absl::Seconds(5));  // idle: only pings cross the connection
+  ASSERT_TRUE(stream->Write(MakeBatch("pinger", 1, 10)));
+  ASSERT_TRUE(stream->Read(&ack)) << "the collector closed the connection";
+  EXPECT_EQ(ack.seq(), 1u);
+  EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 TEST_F(CollectorTest, MalformedAndOversizedBatchesAreAnsweredAndTheStreamGoesOn) {
   Start([](Config& c) { c.server.max_message_bytes = 64 << 10; });
   RawStream raw(channel_, "/tributary.v1.IngestService/Stream");
