@@ -37,8 +37,8 @@ struct ServerConfig {
   uint64_t max_in_flight_bytes = 256ull << 20;
   // Clients may ping (HTTP/2 keepalive) this often, even on an idle
   // connection; more frequent pings end their connection (gRPC's
-  // too_many_pings). gRPC's own default is 5 minutes, which refuses the
-  // keepalive most OTLP exporters and our client use.
+  // too_many_pings). gRPC's own default is 5 minutes, which would refuse
+  // our client's 30 s keepalive, and any OTLP exporter's set below 5 minutes.
   absl::Duration min_ping_interval = absl::Seconds(5);
   // How long SIGTERM waits for in-flight batches before closing anyway.
   absl::Duration shutdown_timeout = absl::Seconds(10);
