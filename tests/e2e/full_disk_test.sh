@@ -72,7 +72,7 @@ grep -qi 'space' "$W/ready.json" || fail "the readiness answer does not say the 
 appends_when_full=$(metric tributary_buffer_appends_total)
 
 # Room again: ingest resumes without a restart.
-mount -o remount,size=512m "$D" || fail "cannot grow the tmpfs"
+mount -t tmpfs -o remount,size=512m tmpfs "$D" || fail "cannot grow the tmpfs"
 for _ in $(seq 1 2400); do kill -0 "$LOADGEN" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$LOADGEN" 2>/dev/null && fail "loadgen still running: $(tail -5 "$W/loadgen.out")"
 set +e; wait "$LOADGEN"; lrc=$?; set -e
