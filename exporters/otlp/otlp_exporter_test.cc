@@ -1,8 +1,9 @@
 // The OTLP exporter behind the shared delivery loop, against an in-process
 // OTLP/gRPC receiver: every signal arrives with its ids, parents and
 // resource; requests are gzip-compressed and carry custom headers; UNAVAILABLE (with and
-// without RetryInfo) is retried until everything arrives; partial_success
-// and INVALID_ARGUMENT are counted as dropped.
+// without RetryInfo) and calls a hung receiver never answers are retried until
+// everything arrives; partial_success and INVALID_ARGUMENT are counted as
+// dropped.
 #include "exporters/otlp/otlp_exporter.h"
 
 #include <memory>
@@ -41,7 +42,23 @@ struct Receiver {
   bool retry_info ABSL_GUARDED_BY(mu) = false;
   int invalid_next ABSL_GUARDED_BY(mu) = 0;  // answer INVALID_ARGUMENT
   int64_t reject_logs ABSL_GUARDED_BY(mu) = 0;  // partial_success.rejected_log_records
+  int stall_next ABSL_GUARDED_BY(mu) = 0;  // never answer this many calls (a hung receiver)
+  int stalled ABSL_GUARDED_BY(mu) = 0;
   int calls ABSL_GUARDED_BY(mu) = 0;
+
+  // Called without mu. True if this call is one to stall: it is held, with
+  // no answer, until the exporter gives up on it (or for 30 s at most).
+  bool Stall(grpc::ServerContext* context) {
+    {
+      MutexLock lock(&mu);
+      if (stall_next == 0) return false;
+      --stall_next;
+      ++stalled;
+    }
+    const absl::Time limit = absl::Now() + absl::Seconds(30);
+    while (!context->IsCancelled() && absl::Now() < limit) absl::SleepFor(absl::Milliseconds(5));
+    return true;
+  }
 
   // Non-OK to answer with, or OK to store the request.
   grpc::Status Admit(grpc::ServerContext* context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -73,6 +90,7 @@ class LogsService final : public otlp_logs::LogsService::Service {
   explicit LogsService(Receiver* r) : r_(r) {}
   grpc::Status Export(grpc::ServerContext* c, const otlp_logs::ExportLogsServiceRequest* req,
                       otlp_logs::ExportLogsServiceResponse* resp) override {
+    if (r_->Stall(c)) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stalled");
     MutexLock lock(&r_->mu);
     grpc::Status s = r_->Admit(c);
     if (!s.ok()) return s;
@@ -303,6 +321,25 @@ TEST_F(OtlpExporterTest, UnavailableIsRetriedUntilEverythingArrivesOnce) {
   EXPECT_EQ(CountLogs(), 9);  // once each: failed calls stored nothing
   EXPECT_THAT(registry_.Render(),
               HasSubstr("tributary_exporter_retries_total{exporter=\"otlp\"} 4\n"));
+}
+
+TEST_F(OtlpExporterTest, CallsAHungReceiverNeverAnswersTimeOutAndAreRetried) {
+  {
+    MutexLock lock(&receiver_.mu);
+    receiver_.stall_next = 2;
+  }
+  for (int i = 0; i < 2; ++i) AppendSample(i);
+  options_.send_timeout = absl::Milliseconds(300);
+  options_.batch.max_records = 6;  // one stored batch per request: logs, traces, metrics
+  StartLoop();
+  // Without the deadline each stalled call would hold the loop for the
+  // receiver's 30 s.
+  ASSERT_TRUE(AwaitDelivered());
+  EXPECT_EQ(CountLogs(), 6);  // the stalled calls stored nothing; each log arrived once
+  EXPECT_THAT(registry_.Render(),
+              HasSubstr("tributary_exporter_retries_total{exporter=\"otlp\"} 2\n"));
+  MutexLock lock(&receiver_.mu);
+  EXPECT_EQ(receiver_.stalled, 2);
 }
 
 TEST_F(OtlpExporterTest, RetryInfoSetsTheDelay) {

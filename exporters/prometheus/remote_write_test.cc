@@ -1,13 +1,17 @@
 // Metric points as remote-write series: names, labels, histogram buckets,
-// sample order, what has no remote-write form, the snappy body, and a
-// receiver that is not there.
+// sample order, what has no remote-write form, the snappy body, a receiver
+// that is not there, and one that never answers.
 #include "exporters/prometheus/remote_write.h"
 
+#include <netinet/in.h>
 #include <snappy.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -128,6 +132,33 @@ TEST(RemoteWriteTest, AReceiverThatIsNotThereIsRetryable) {
   const SendResult r = exporter.Send(requests->back(), absl::Now() + absl::Seconds(5));
   EXPECT_EQ(r.outcome, Outcome::kRetryable);
   EXPECT_THAT(r.message, HasSubstr("127.0.0.1:1"));
+}
+
+// A receiver that takes the connection and then says nothing (a hung
+// process): the send gives up at its deadline, as a retryable failure.
+TEST(RemoteWriteTest, AReceiverThatNeverAnswersTimesOutAsRetryable) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(listener, 4), 0);  // connections complete in the backlog; none is read
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  RemoteWriteOptions o;
+  o.url = absl::StrCat("http://127.0.0.1:", ntohs(addr.sin_port), "/api/v1/write");
+  RemoteWriteExporter exporter(o);
+  const tv1::IngestBatch sample = Sample();
+  auto requests = exporter.Encode({&sample});
+  ASSERT_TRUE(requests.ok());
+  const absl::Time start = absl::Now();
+  const SendResult r = exporter.Send(requests->back(), start + absl::Milliseconds(300));
+  const absl::Duration took = absl::Now() - start;
+  close(listener);
+  EXPECT_EQ(r.outcome, Outcome::kRetryable) << r.message;
+  EXPECT_GE(took, absl::Milliseconds(250));
+  EXPECT_LT(took, absl::Seconds(5)) << "the send outlived its deadline";
 }
 
 }  // namespace
