@@ -368,7 +368,12 @@ class Producer {
       default:  // RESOURCE_EXHAUSTED, UNAVAILABLE: send again later
         ++tally_.throttled;
         tally_.last_error = ack.message();
-        to_send->push_back(ack.seq());
+        // In seq order: resends that were already waiting may still be
+        // queued, and a later seq must never go out before this one (the
+        // collector would store it first, and answer this one as a
+        // duplicate of what it holds).
+        to_send->insert(std::upper_bound(to_send->begin(), to_send->end(), ack.seq()),
+                        ack.seq());
         *rewinding = true;
         *not_before = absl::Now() + absl::Milliseconds(std::max<uint32_t>(ack.retry_after_ms(), 10));
         break;
