@@ -25,6 +25,8 @@ require_node_peers() {
 start_tributaryd() {
   local dir=$1; shift
   mkdir -p "$dir"
+  # A restart in the same directory must not find the last run's line.
+  rm -f "$dir/stderr"
   (cd "$dir" && exec "$OLDPWD/collector/tributaryd" --grpc_listen=127.0.0.1:0 \
       --http_listen=127.0.0.1:0 "$@" 2> "$dir/stderr") &
   PID=$!
@@ -114,4 +116,31 @@ prom_await() {
     sleep 0.1
   done
   fail "$2 = '${got}', want $3"
+}
+
+# await_loadgen PID OUT: waits (at most 4 minutes) for a `tributary loadgen`
+# running in the background to finish, prints its report OUT, and fails unless
+# it exited 0 with every batch acked.
+await_loadgen() {
+  local pid=$1 out=$2 rc
+  for _ in $(seq 1 2400); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && fail "loadgen still running: $(tail -5 "$out")"
+  set +e; wait "$pid"; rc=$?; set -e
+  cat "$out"
+  [ "$rc" = 0 ] || fail "loadgen exited $rc"
+  grep -q "unacked at the end: 0" "$out" || fail "loadgen lost batches"
+}
+
+# check_acked ACKED DATA_DIR PREFIX PRODUCERS BATCHES: loadgen's producers
+# PREFIX-0, PREFIX-1, ... each got all BATCHES seqs acked (ACKED is its
+# --acked_out file), and the buffer in DATA_DIR holds every acked batch
+# exactly once.
+check_acked() {
+  local acked=$1 data=$2 prefix=$3 producers=$4 batches=$5 p n
+  for p in $(seq 0 $((producers - 1))); do
+    n=$(awk -v p="$prefix-$p" '$1 == p { print $2 }' "$acked" | sort -un | wc -l)
+    [ "$n" = "$batches" ] || fail "producer $prefix-$p: $n of $batches seqs acked"
+  done
+  tools/cli/tributary loadgen verify --data_dir="$data" --acked="$acked" | tee "$acked.verify"
+  grep -q "^OK: every acked batch is stored exactly once" "$acked.verify" || fail "verify"
 }

@@ -17,6 +17,8 @@ trap cleanup EXIT
 start() {
   local dir=$1; shift
   mkdir -p "$dir"
+  # A restart in the same directory must not find the last run's line.
+  rm -f "$dir/stderr"
   (cd "$dir" && exec "$OLDPWD/$D" --grpc_listen=127.0.0.1:0 --http_listen=127.0.0.1:0 "$@" \
       2> "$dir/stderr") &
   PID=$!
