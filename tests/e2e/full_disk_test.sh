@@ -73,23 +73,13 @@ appends_when_full=$(metric tributary_buffer_appends_total)
 
 # Room again: ingest resumes without a restart.
 mount -t tmpfs -o remount,size=512m tmpfs "$D" || fail "cannot grow the tmpfs"
-for _ in $(seq 1 2400); do kill -0 "$LOADGEN" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$LOADGEN" 2>/dev/null && fail "loadgen still running: $(tail -5 "$W/loadgen.out")"
-set +e; wait "$LOADGEN"; lrc=$?; set -e
+await_loadgen "$LOADGEN" "$W/loadgen.out"
 LOADGEN=""
-cat "$W/loadgen.out"
-[ "$lrc" = 0 ] || fail "loadgen exited $lrc"
-grep -q "unacked at the end: 0" "$W/loadgen.out" || fail "loadgen lost batches"
 [ "$(metric tributary_buffer_appends_total)" -gt "$appends_when_full" ] \
   || fail "nothing was stored after the disk grew"
 [ "$(ready_code)" = 200 ] || fail "/health/ready did not recover: $(cat "$W/ready.json")"
 kill -0 "$PID" || fail "the collector died"
 stop_tributaryd
 
-for p in $(seq 0 $((PRODUCERS - 1))); do
-  n=$(awk -v p="full-$p" '$1 == p { print $2 }' "$W/acked" | sort -un | wc -l)
-  [ "$n" = "$BATCHES" ] || fail "producer full-$p: $n of $BATCHES seqs acked"
-done
-"$CLI" loadgen verify --data_dir="$D/data" --acked="$W/acked" | tee "$W/verify.out"
-grep -q "^OK: every acked batch is stored exactly once" "$W/verify.out" || fail "verify"
+check_acked "$W/acked" "$D/data" full "$PRODUCERS" "$BATCHES"
 echo "PASS: $errors append errors while full; $(wc -l < "$W/acked") batches acked, each stored once"
