@@ -278,7 +278,7 @@ void Daemon::RegisterBufferMetrics() {
           static_cast<double>(s.entries));
     gauge("tributary_buffer_records", "Records retained in the write-ahead buffer.",
           static_cast<double>(s.records));
-    gauge("tributary_buffer_bytes", "Payload bytes retained in the write-ahead buffer.",
+    gauge("tributary_buffer_bytes", "Payload bytes retained in the write-ahead buffer, as stored.",
           static_cast<double>(s.bytes));
     gauge("tributary_buffer_disk_bytes", "Size of the buffer's files on disk.",
           static_cast<double>(s.disk_bytes));
@@ -293,6 +293,12 @@ void Daemon::RegisterBufferMetrics() {
           static_cast<double>(s.producers));
     counter("tributary_buffer_appends_total", "Batches appended durably.",
             static_cast<double>(s.appends));
+    counter("tributary_buffer_appended_payload_bytes_total",
+            "Payload bytes appended, as received (before compression).",
+            static_cast<double>(s.appended_payload_bytes));
+    counter("tributary_buffer_appended_stored_bytes_total",
+            "The same payloads as written to the buffer (after compression).",
+            static_cast<double>(s.appended_stored_bytes));
     counter("tributary_buffer_rejected_full_total",
             "Appends refused because the disk budget was reached (backpressure).",
             static_cast<double>(s.rejected_full));

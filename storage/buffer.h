@@ -72,11 +72,13 @@ struct BufferStats {
   uint64_t durable_end = 0;   // entries below this are durable and readable
   uint64_t entries = 0;
   uint64_t records = 0;
-  uint64_t bytes = 0;           // payload bytes retained
+  uint64_t bytes = 0;           // payload bytes retained, as stored (after compression)
   uint64_t max_bytes = 0;       // the configured budget (0 = unbounded)
   uint64_t disk_bytes = 0;      // measured size of the buffer's files
   absl::Time oldest_append_time = absl::InfinitePast();
   uint64_t appends = 0;
+  uint64_t appended_payload_bytes = 0;  // payload bytes appended, as received
+  uint64_t appended_stored_bytes = 0;   // the same payloads as stored
   uint64_t duplicates = 0;
   uint64_t rejected_full = 0;   // appends refused with RESOURCE_EXHAUSTED
   uint64_t append_errors = 0;   // appends failed by an I/O error

@@ -20,6 +20,7 @@
 namespace tributary::storage {
 namespace {
 
+using testing::Incompressible;
 using testing::Req;
 using testing::TestDir;
 
@@ -159,13 +160,13 @@ TEST_P(BufferContractTest, FullBufferRefusesAppendsInBackpressureMode) {
   options.max_disk_bytes = 1000;
   options.when_full = WhenFull::kBackpressure;
   auto buffer = Make(options);
-  ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, std::string(600, 'x'))).ok());
-  auto refused = buffer->AppendAndWait(Req("p", 1, std::string(600, 'y')));
+  ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, Incompressible(600, 1))).ok());
+  auto refused = buffer->AppendAndWait(Req("p", 1, Incompressible(600, 2)));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(buffer->Stats().rejected_full, 1u);
   // A refused batch does not count as stored: the producer can resend it.
   EXPECT_EQ(buffer->ResumePoint("p"), 0u);
-  auto too_big = buffer->AppendAndWait(Req("", 0, std::string(2000, 'z')));
+  auto too_big = buffer->AppendAndWait(Req("", 0, Incompressible(2000, 3)));
   EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
 
   // Once consumed, the space is available again.
@@ -174,7 +175,7 @@ TEST_P(BufferContractTest, FullBufferRefusesAppendsInBackpressureMode) {
   ASSERT_TRUE(buffer->CommitCursor("c", buffer->Stats().durable_end).ok());
   Maintain(buffer.get());
   EXPECT_EQ(buffer->Stats().bytes, 0u);
-  auto retried = buffer->AppendAndWait(Req("p", 1, std::string(600, 'y')));
+  auto retried = buffer->AppendAndWait(Req("p", 1, Incompressible(600, 2)));
   ASSERT_TRUE(retried.ok()) << retried.status();
 }
 
@@ -186,7 +187,7 @@ TEST_P(BufferContractTest, DropOldestEvictsAndCountsWhatEachConsumerLost) {
   ASSERT_TRUE(buffer->OpenConsumer("slow").ok());
   constexpr int kAppends = 40;
   for (int i = 0; i < kAppends; ++i) {
-    auto r = buffer->AppendAndWait(Req("", 0, std::string(1000, 'a'), 3));
+    auto r = buffer->AppendAndWait(Req("", 0, Incompressible(1000, i), 3));
     ASSERT_TRUE(r.ok()) << i << ": " << r.status();
   }
   AwaitReadable(buffer.get(), buffer->Stats().next_offset - 1);

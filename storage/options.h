@@ -19,11 +19,20 @@ enum class WhenFull {
   kDropOldest,    // evict the oldest entries, counted per consumer
 };
 
+enum class Compression {
+  kNone,  // payloads are stored as appended
+  kLz4,   // each payload is LZ4-compressed when that saves at least an eighth
+};
+
 struct BufferOptions {
   Durability durability = Durability::kSync;
-  // Budget for retained payload bytes; 0 = unbounded.
+  // Budget for retained payload bytes (as stored); 0 = unbounded.
   uint64_t max_disk_bytes = 10ull << 30;
   WhenFull when_full = WhenFull::kBackpressure;
+  // How payloads are stored. Writing fewer bytes shortens the group fsync; the
+  // disk budget counts bytes as stored. Implementations may ignore it (the
+  // in-memory fake does).
+  Compression compression = Compression::kLz4;
   // Entries older than this are removed even if unconsumed; zero = keep.
   absl::Duration retention = absl::Hours(72);
   // How long a producer's highest seq is remembered after its last append: the

@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -66,6 +68,25 @@ class Walker {
       return std::nullopt;
     }
     return value.Scalar();
+  }
+
+  // One of the named values at `node[key]`; anything else is a problem that
+  // lists them.
+  template <typename T>
+  void Choice(const YAML::Node& node, const std::string& path, const char* key,
+              std::initializer_list<std::pair<const char*, T>> choices, T* out) {
+    auto v = Scalar(node, path, key);
+    if (!v) return;
+    std::vector<std::string> names;
+    for (const auto& [name, value] : choices) {
+      if (*v == name) {
+        *out = value;
+        return;
+      }
+      names.push_back(name);
+    }
+    Problem(Join(path, key),
+            absl::StrCat("must be ", absl::StrJoin(names, " or "), ", got \"", *v, "\""));
   }
 
   void String(const YAML::Node& node, const std::string& path, const char* key,
@@ -169,32 +190,25 @@ void WalkServer(Walker& w, const YAML::Node& node, ServerConfig* server) {
 void WalkStorage(Walker& w, const YAML::Node& node, StorageConfig* storage) {
   const std::string path = "storage";
   if (!w.Map(node, path,
-             {"data_dir", "durability", "max_disk_bytes", "when_full", "retention",
+             {"data_dir", "durability", "max_disk_bytes", "when_full", "compression", "retention",
               "producer_ttl", "sync_interval", "maintenance_interval", "memory_budget"})) {
     return;
   }
   storage::BufferOptions& b = storage->buffer;
   w.String(node, path, "data_dir", &storage->data_dir);
-  if (auto v = w.Scalar(node, path, "durability")) {
-    if (*v == "sync") {
-      b.durability = storage::Durability::kSync;
-    } else if (*v == "async") {
-      b.durability = storage::Durability::kAsync;
-    } else {
-      w.Problem("storage.durability", absl::StrCat("must be sync or async, got \"", *v, "\""));
-    }
-  }
+  w.Choice<storage::Durability>(
+      node, path, "durability",
+      {{"sync", storage::Durability::kSync}, {"async", storage::Durability::kAsync}},
+      &b.durability);
   w.Size(node, path, "max_disk_bytes", &b.max_disk_bytes);
-  if (auto v = w.Scalar(node, path, "when_full")) {
-    if (*v == "backpressure") {
-      b.when_full = storage::WhenFull::kBackpressure;
-    } else if (*v == "drop_oldest") {
-      b.when_full = storage::WhenFull::kDropOldest;
-    } else {
-      w.Problem("storage.when_full",
-                absl::StrCat("must be backpressure or drop_oldest, got \"", *v, "\""));
-    }
-  }
+  w.Choice<storage::WhenFull>(node, path, "when_full",
+                              {{"backpressure", storage::WhenFull::kBackpressure},
+                               {"drop_oldest", storage::WhenFull::kDropOldest}},
+                              &b.when_full);
+  w.Choice<storage::Compression>(
+      node, path, "compression",
+      {{"lz4", storage::Compression::kLz4}, {"none", storage::Compression::kNone}},
+      &b.compression);
   w.Duration(node, path, "retention", &b.retention);
   w.Duration(node, path, "producer_ttl", &b.producer_ttl);
   w.Duration(node, path, "sync_interval", &b.sync_interval);
@@ -331,35 +345,18 @@ void WalkLoki(Walker& w, const YAML::Node& node, LokiExportConfig* loki) {
                                                " keys (Loki's limit per stream)"));
     }
   }
-  if (auto e = w.Scalar(node, path, "encoding")) {
-    if (*e == "protobuf") {
-      o.encoding = exporters::LokiOptions::Encoding::kProtobuf;
-    } else if (*e == "json") {
-      o.encoding = exporters::LokiOptions::Encoding::kJson;
-    } else {
-      w.Problem(path + ".encoding", absl::StrCat("must be protobuf or json, got \"", *e, "\""));
-    }
+  using Loki = exporters::LokiOptions;
+  w.Choice<Loki::Encoding>(
+      node, path, "encoding",
+      {{"protobuf", Loki::Encoding::kProtobuf}, {"json", Loki::Encoding::kJson}}, &o.encoding);
+  w.Choice<bool>(node, path, "compression", {{"gzip", true}, {"none", false}}, &o.gzip);
+  if (o.gzip && o.encoding != Loki::Encoding::kJson) {
+    w.Problem(path + ".compression",
+              "gzip applies to encoding: json (protobuf bodies are always snappy)");
   }
-  if (auto c = w.Scalar(node, path, "compression")) {
-    if (*c == "gzip" || *c == "none") {
-      o.gzip = *c == "gzip";
-    } else {
-      w.Problem(path + ".compression", absl::StrCat("must be gzip or none, got \"", *c, "\""));
-    }
-    if (o.gzip && o.encoding != exporters::LokiOptions::Encoding::kJson) {
-      w.Problem(path + ".compression",
-                "gzip applies to encoding: json (protobuf bodies are always snappy)");
-    }
-  }
-  if (auto f = w.Scalar(node, path, "line_format")) {
-    if (*f == "logfmt") {
-      o.line_format = exporters::LokiOptions::LineFormat::kLogfmt;
-    } else if (*f == "json") {
-      o.line_format = exporters::LokiOptions::LineFormat::kJson;
-    } else {
-      w.Problem(path + ".line_format", absl::StrCat("must be logfmt or json, got \"", *f, "\""));
-    }
-  }
+  w.Choice<Loki::LineFormat>(
+      node, path, "line_format",
+      {{"logfmt", Loki::LineFormat::kLogfmt}, {"json", Loki::LineFormat::kJson}}, &o.line_format);
   w.Uint32(node, path, "max_streams_per_push", 1, 100000, &o.max_streams_per_push);
   WalkHeaders(w, node, path, /*lower_case=*/false, &o.headers);
   WalkDelivery(w, node, path, &loki->delivery);
@@ -395,15 +392,8 @@ void WalkOtlpExporter(Walker& w, const YAML::Node& node, OtlpExportConfig* otlp)
     return;
   }
   w.String(node, path, "endpoint", &otlp->options.endpoint);
-  if (auto c = w.Scalar(node, path, "compression")) {
-    if (*c == "gzip") {
-      otlp->options.gzip = true;
-    } else if (*c == "none") {
-      otlp->options.gzip = false;
-    } else {
-      w.Problem(path + ".compression", absl::StrCat("must be gzip or none, got \"", *c, "\""));
-    }
-  }
+  w.Choice<bool>(node, path, "compression", {{"gzip", true}, {"none", false}},
+                 &otlp->options.gzip);
   WalkHeaders(w, node, path, /*lower_case=*/true, &otlp->options.headers);  // gRPC metadata
   const std::string tpath = path + ".tls";
   if (w.Map(node["tls"], tpath, {"ca_file", "cert_file", "key_file", "server_name"})) {

@@ -23,6 +23,7 @@ TEST(ConfigTest, EmbeddedDefaultsMatchTheContract) {
   EXPECT_EQ(r.config.storage.data_dir, "./tributary-data");
   EXPECT_EQ(r.config.storage.buffer.durability, storage::Durability::kSync);
   EXPECT_EQ(r.config.storage.buffer.when_full, storage::WhenFull::kBackpressure);
+  EXPECT_EQ(r.config.storage.buffer.compression, storage::Compression::kLz4);
   EXPECT_EQ(r.config.storage.buffer.max_disk_bytes, 10ull << 30);
   EXPECT_EQ(r.config.storage.buffer.retention, absl::Hours(72));
   EXPECT_EQ(r.config.ingest.redaction.keys.size(), 12u);
@@ -44,6 +45,7 @@ storage:
   durability: async
   max_disk_bytes: 512MiB
   when_full: drop_oldest
+  compression: none
   retention: 7d
   producer_ttl: 36h
   sync_interval: 50ms
@@ -69,6 +71,7 @@ ingest:
   EXPECT_EQ(c.storage.buffer.durability, storage::Durability::kAsync);
   EXPECT_EQ(c.storage.buffer.max_disk_bytes, 512u << 20);
   EXPECT_EQ(c.storage.buffer.when_full, storage::WhenFull::kDropOldest);
+  EXPECT_EQ(c.storage.buffer.compression, storage::Compression::kNone);
   EXPECT_EQ(c.storage.buffer.retention, absl::Hours(168));
   EXPECT_EQ(c.storage.buffer.producer_ttl, absl::Hours(36));
   EXPECT_EQ(c.storage.buffer.sync_interval, absl::Milliseconds(50));
@@ -92,6 +95,7 @@ server:
 storage:
   durability: sometimes
   max_disk_bytes: 10 parsecs
+  compression: zip
   retention: forever
 ingest:
   redaction:
@@ -108,6 +112,7 @@ exporters:
           HasSubstr("server.max_in_flight_per_stream: must be an integer from 1 to 1024"),
           HasSubstr("storage.durability: must be sync or async, got \"sometimes\""),
           HasSubstr("storage.max_disk_bytes: bad size \"10 parsecs\""),
+          HasSubstr("storage.compression: must be lz4 or none, got \"zip\""),
           HasSubstr("storage.retention: bad duration \"forever\""),
           HasSubstr("ingest.redaction.patterns[0].regex: invalid RE2 pattern"),
           HasSubstr("ingest.redaction.patterns[1].name: is required"),

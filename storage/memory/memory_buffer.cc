@@ -68,6 +68,7 @@ void MemoryBuffer::Append(AppendRequest request, AppendCallback done) {
         bytes_ += size;
         if (!request.producer_id.empty()) producers_[request.producer_id] = request.seq;
         ++appends_;
+        appended_bytes_ += size;
         result = AppendResult{offset, false};
       }
     }
@@ -141,6 +142,7 @@ BufferStats MemoryBuffer::Stats() {
   s.max_bytes = options_.max_disk_bytes;
   if (!entries_.empty()) s.oldest_append_time = entries_.begin()->second.append_time;
   s.appends = appends_;
+  s.appended_payload_bytes = s.appended_stored_bytes = appended_bytes_;  // stored as is
   s.duplicates = duplicates_;
   s.rejected_full = rejected_full_;
   s.evicted_entries = evicted_;

@@ -108,6 +108,7 @@ absl::StatusOr<VerifyReport> VerifyBuffer(const std::string& dir) {
   index->SeekToFirst();
   uint64_t mismatches = 0;
   bool first = true;
+  std::string payload;
   while (entries->Valid() || index->Valid()) {
     auto eo = entries->Valid() ? fmt::ParseOffsetKey(AsView(entries->key())) : std::nullopt;
     auto io = index->Valid() ? fmt::ParseOffsetKey(AsView(index->key())) : std::nullopt;
@@ -125,12 +126,15 @@ absl::StatusOr<VerifyReport> VerifyBuffer(const std::string& dir) {
       index->Next();
       continue;
     }
-    auto header = fmt::DecodeEntryHeader(AsView(entries->value()));
+    const absl::string_view value = AsView(entries->value());
+    auto header = fmt::DecodeEntryHeader(value);
     auto row = fmt::DecodeIndexValue(AsView(index->value()));
-    const uint64_t size = entries->value().size() >= fmt::kEntryHeaderSize
-                              ? entries->value().size() - fmt::kEntryHeaderSize
-                              : 0;
-    if (!header || !row || row->payload_bytes != size || row->record_count != header->record_count) {
+    // A compressed payload is decompressed too: its block has no checksum of
+    // its own beyond RocksDB's.
+    const bool intact = header && fmt::DecodeEntryPayload(value, *header, &payload);
+    const uint64_t size = header ? value.size() - header->size() : 0;
+    if (!intact || !row || row->payload_bytes != size ||
+        row->record_count != header->record_count) {
       ++mismatches;
     } else {
       ++report.entries;
@@ -276,6 +280,7 @@ absl::StatusOr<RepairReport> RepairBuffer(const std::string& dir_in) {
   std::set<uint64_t> kept;
   {
     rocksdb::WriteBatch batch;
+    std::string payload;
     std::unique_ptr<rocksdb::Iterator> it(src->db->NewIterator(ro, src->entries()));
     it->SeekToFirst();
     uint64_t last = 0;
@@ -283,9 +288,10 @@ absl::StatusOr<RepairReport> RepairBuffer(const std::string& dir_in) {
     for (;;) {
       while (it->Valid()) {
         auto off = fmt::ParseOffsetKey(AsView(it->key()));
-        auto header = fmt::DecodeEntryHeader(AsView(it->value()));
-        if (off && header) {
-          const uint32_t size = static_cast<uint32_t>(it->value().size() - fmt::kEntryHeaderSize);
+        const absl::string_view value = AsView(it->value());
+        auto header = fmt::DecodeEntryHeader(value);
+        if (off && header && fmt::DecodeEntryPayload(value, *header, &payload)) {
+          const uint32_t size = static_cast<uint32_t>(value.size() - header->size());
           batch.Put(handles[1], it->key(), it->value());
           batch.Put(handles[2], it->key(),
                     fmt::EncodeIndexValue({header->append_time, size, header->record_count}));

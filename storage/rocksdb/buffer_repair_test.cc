@@ -18,14 +18,25 @@ using testing::TestDir;
 
 
 
-std::string PayloadFor(int i) { return std::string(20000, static_cast<char>('a' + i % 26)); }
+// Incompressible, so that damage at a given file position lands in an entry.
+std::string PayloadFor(int i) { return testing::Incompressible(20000, static_cast<uint64_t>(i)); }
+
+// Stored LZ4-compressed.
+std::string CompressibleFor(int i) {
+  std::string s;
+  while (s.size() < 20000) absl::StrAppend(&s, "entry ", i, " line ", s.size(), "; ");
+  return s;
+}
 
 // A buffer of `n` entries with a consumer at offset 2; optionally flushed to
 // table files.
-void Fill(const std::string& dir, int n, bool flush) {
+void Fill(const std::string& dir, int n, bool flush, bool compressible = false) {
   auto buffer = RocksDbBuffer::Open(dir, {});
   ASSERT_TRUE(buffer.ok()) << buffer.status();
-  for (int i = 0; i < n; ++i) ASSERT_TRUE((*buffer)->AppendAndWait(Req("p", i + 1, PayloadFor(i), 2)).ok());
+  for (int i = 0; i < n; ++i) {
+    const std::string payload = compressible ? CompressibleFor(i) : PayloadFor(i);
+    ASSERT_TRUE((*buffer)->AppendAndWait(Req("p", i + 1, payload, 2)).ok());
+  }
   ASSERT_TRUE((*buffer)->OpenConsumer("loki").ok());
   ASSERT_TRUE((*buffer)->CommitCursor("loki", 2).ok());
   if (flush) {
@@ -49,27 +60,43 @@ void Scribble(const fs::path& file, uint64_t at) {
   f.write("\xde\xad\xbe\xef\xde\xad\xbe\xef", 8);
 }
 
+// Both ways entries are stored (LZ4 blocks and raw payloads), from the log and
+// from table files.
 TEST(BufferRepairTest, HealthyBufferVerifiesCleanAndRepairKeepsEverything) {
-  const std::string dir = TestDir("healthy");
-  Fill(dir, 10, false);
-  auto report = VerifyBuffer(dir);
-  ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_TRUE(report->healthy);
-  EXPECT_TRUE(report->problems.empty());
-  EXPECT_EQ(report->entries, 10u);
-  EXPECT_EQ(report->records, 20u);
-  EXPECT_EQ(report->consumers, 1u);
-  EXPECT_EQ(report->producers, 1u);
+  for (const bool compressible : {false, true}) {
+    for (const bool flush : {false, true}) {
+      SCOPED_TRACE(absl::StrCat("compressible=", compressible, " flush=", flush));
+      const std::string dir = TestDir(absl::StrCat("healthy", compressible, flush));
+      Fill(dir, 10, flush, compressible);
+      auto report = VerifyBuffer(dir);
+      ASSERT_TRUE(report.ok()) << report.status();
+      EXPECT_TRUE(report->healthy);
+      EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+      EXPECT_EQ(report->entries, 10u);
+      EXPECT_EQ(report->records, 20u);
+      EXPECT_EQ(report->consumers, 1u);
+      EXPECT_EQ(report->producers, 1u);
+      // Counted as stored: compressed, under half of the 200,000 bytes appended.
+      if (compressible) EXPECT_LT(report->payload_bytes, 100000u);
 
-  auto repaired = RepairBuffer(dir);
-  ASSERT_TRUE(repaired.ok()) << repaired.status();
-  EXPECT_EQ(repaired->kept_entries, 10u);
-  EXPECT_EQ(repaired->lost_entries, 0u);
-  EXPECT_TRUE(fs::exists(repaired->damaged_copy));
-  auto buffer = RocksDbBuffer::Open(dir, {});
-  ASSERT_TRUE(buffer.ok()) << buffer.status();
-  EXPECT_EQ((*buffer)->ResumePoint("p"), 10u);
-  EXPECT_EQ((*buffer)->OpenConsumer("loki")->next, 2u);
+      auto repaired = RepairBuffer(dir);
+      ASSERT_TRUE(repaired.ok()) << repaired.status();
+      EXPECT_EQ(repaired->kept_entries, 10u);
+      EXPECT_EQ(repaired->lost_entries, 0u);
+      EXPECT_TRUE(fs::exists(repaired->damaged_copy));
+      auto buffer = RocksDbBuffer::Open(dir, {});
+      ASSERT_TRUE(buffer.ok()) << buffer.status();
+      EXPECT_EQ((*buffer)->ResumePoint("p"), 10u);
+      EXPECT_EQ((*buffer)->OpenConsumer("loki")->next, 2u);
+      auto read = (*buffer)->Read(0, 100, 1 << 30);
+      ASSERT_TRUE(read.ok()) << read.status();
+      ASSERT_EQ(read->size(), 10u);
+      for (const Entry& e : *read) {
+        const int i = static_cast<int>(e.offset);
+        EXPECT_EQ(e.payload, compressible ? CompressibleFor(i) : PayloadFor(i));
+      }
+    }
+  }
 }
 
 TEST(BufferRepairTest, NotABufferIsAnError) {

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "lz4.h"
+
 namespace tributary::storage::rocksdb_format {
 namespace {
 
@@ -46,20 +48,55 @@ std::optional<uint64_t> DecodeFixed64(absl::string_view s) {
 
 std::string EncodeEntryHeader(const EntryHeader& h) {
   std::string s;
-  s.reserve(kEntryHeaderSize);
-  s.push_back(static_cast<char>(kEntryFormatVersion));
+  s.reserve(h.size());
+  s.push_back(static_cast<char>(h.compressed() ? kEntryLz4 : kEntryRaw));
   PutLittle(&s, static_cast<uint64_t>(absl::ToUnixNanos(h.append_time)), 8);
   PutLittle(&s, h.record_count, 4);
+  if (h.compressed()) PutLittle(&s, h.payload_bytes, 4);
   return s;
 }
 
 std::optional<EntryHeader> DecodeEntryHeader(absl::string_view value) {
-  if (value.size() < kEntryHeaderSize) return std::nullopt;
-  if (static_cast<uint8_t>(value[0]) != kEntryFormatVersion) return std::nullopt;
+  if (value.empty()) return std::nullopt;
+  const uint8_t format = static_cast<uint8_t>(value[0]);
+  if (format != kEntryRaw && format != kEntryLz4) return std::nullopt;
+  const size_t header_size = format == kEntryLz4 ? kLz4HeaderSize : kRawHeaderSize;
+  if (value.size() < header_size) return std::nullopt;
   EntryHeader h;
   h.append_time = absl::FromUnixNanos(static_cast<int64_t>(GetLittle(value.data() + 1, 8)));
   h.record_count = static_cast<uint32_t>(GetLittle(value.data() + 9, 4));
+  if (format == kEntryLz4) {
+    h.payload_bytes = static_cast<uint32_t>(GetLittle(value.data() + 13, 4));
+    if (h.payload_bytes == 0) return std::nullopt;
+  }
   return h;
+}
+
+bool CompressPayload(absl::string_view payload, std::string* out) {
+  // LZ4 takes int sizes; a payload that large (2 GiB) is never worth trying.
+  if (payload.empty() || payload.size() > static_cast<size_t>(LZ4_MAX_INPUT_SIZE)) return false;
+  const int input = static_cast<int>(payload.size());
+  // Room for at most 7/8 of the input: a block that does not fit is not worth
+  // storing compressed, and LZ4 gives up on it early.
+  const int room = input - input / 8;
+  out->resize(static_cast<size_t>(room));
+  const int written = LZ4_compress_default(payload.data(), out->data(), input, room);
+  if (written <= 0) return false;
+  out->resize(static_cast<size_t>(written));
+  return true;
+}
+
+bool DecodeEntryPayload(absl::string_view value, const EntryHeader& h, std::string* payload) {
+  const absl::string_view stored = value.substr(h.size());
+  if (!h.compressed()) {
+    payload->assign(stored.data(), stored.size());
+    return true;
+  }
+  if (stored.size() > static_cast<size_t>(LZ4_MAX_INPUT_SIZE)) return false;
+  payload->resize(h.payload_bytes);
+  const int n = LZ4_decompress_safe(stored.data(), payload->data(), static_cast<int>(stored.size()),
+                                    static_cast<int>(h.payload_bytes));
+  return n >= 0 && static_cast<uint32_t>(n) == h.payload_bytes;
 }
 
 std::string EncodeIndexValue(const IndexValue& v) {

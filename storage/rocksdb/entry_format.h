@@ -3,6 +3,7 @@
 //
 // Column families:
 //   entries: key = 8-byte big-endian offset, value = EntryHeader + payload
+//            (LZ4-compressed when that saves at least an eighth)
 //   index:   key = 8-byte big-endian offset, value = IndexValue (16 bytes)
 //   meta:    "c/<consumer>" cursor, "l/<consumer>" loss counters,
 //            "p/<producer>" highest seq and last append time (ProducerValue),
@@ -29,8 +30,11 @@ inline constexpr char kLossPrefix[] = "l/";
 inline constexpr char kProducerPrefix[] = "p/";
 inline constexpr char kFirstKey[] = "first";
 
-inline constexpr uint8_t kEntryFormatVersion = 1;
-inline constexpr size_t kEntryHeaderSize = 13;  // version, time ns, record count
+// The first byte of an entry value says how the payload is stored.
+inline constexpr uint8_t kEntryRaw = 1;  // header (13 bytes), then the payload as appended
+inline constexpr uint8_t kEntryLz4 = 2;  // header, payload size (4 bytes), then one LZ4 block
+inline constexpr size_t kRawHeaderSize = 13;  // format, time ns, record count
+inline constexpr size_t kLz4HeaderSize = 17;
 
 std::string OffsetKey(uint64_t offset);
 std::optional<uint64_t> ParseOffsetKey(absl::string_view key);
@@ -41,14 +45,26 @@ std::optional<uint64_t> DecodeFixed64(absl::string_view s);
 struct EntryHeader {
   absl::Time append_time;
   uint32_t record_count = 0;
+  // The payload's size as appended, for an LZ4 entry; 0 for a raw one.
+  uint32_t payload_bytes = 0;
+  bool compressed() const { return payload_bytes > 0; }
+  size_t size() const { return compressed() ? kLz4HeaderSize : kRawHeaderSize; }
 };
 std::string EncodeEntryHeader(const EntryHeader& h);
 // Parses the header at the start of an entry value; nullopt if malformed.
 std::optional<EntryHeader> DecodeEntryHeader(absl::string_view value);
 
+// LZ4-compresses `payload` into `out` when that saves at least an eighth of
+// its size; otherwise returns false (the payload is then stored as is).
+bool CompressPayload(absl::string_view payload, std::string* out);
+// The payload of an entry value whose header is `h`, decompressed if need be.
+// False if the value is malformed (a compressed block that does not decode to
+// exactly the recorded size).
+bool DecodeEntryPayload(absl::string_view value, const EntryHeader& h, std::string* payload);
+
 struct IndexValue {
   absl::Time append_time;
-  uint32_t payload_bytes = 0;
+  uint32_t payload_bytes = 0;  // as stored: after compression, without the header
   uint32_t record_count = 0;
 };
 std::string EncodeIndexValue(const IndexValue& v);

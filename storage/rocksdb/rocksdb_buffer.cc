@@ -196,7 +196,13 @@ void RocksDbBuffer::RunCompletions(std::vector<Completion>* completions) {
 }
 
 void RocksDbBuffer::Append(AppendRequest request, AppendCallback done) {
-  const uint64_t bytes = request.payload.size();
+  // Compressed on the caller's thread, before anything is claimed: the budget
+  // counts bytes as stored.
+  std::string compressed;
+  const bool is_compressed = options_.compression == Compression::kLz4 &&
+                             fmt::CompressPayload(request.payload, &compressed);
+  const absl::string_view stored = is_compressed ? compressed : request.payload;
+  const uint64_t bytes = stored.size();
   const absl::Time now = options_.clock();
   uint64_t offset = 0;
   std::optional<absl::StatusOr<AppendResult>> early;
@@ -246,6 +252,8 @@ void RocksDbBuffer::Append(AppendRequest request, AppendCallback done) {
       pending_.emplace(offset, Pending{std::move(done), request.producer_id, request.seq});
       ++writes_in_flight_;
       ++appends_;
+      appended_payload_bytes_ += request.payload.size();
+      appended_stored_bytes_ += bytes;
     }
   }
   if (early) {
@@ -254,9 +262,11 @@ void RocksDbBuffer::Append(AppendRequest request, AppendCallback done) {
   }
 
   const std::string key = fmt::OffsetKey(offset);
-  const std::string header = fmt::EncodeEntryHeader({now, request.record_count});
+  const std::string header = fmt::EncodeEntryHeader(
+      {now, request.record_count,
+       is_compressed ? static_cast<uint32_t>(request.payload.size()) : 0});
   rocksdb::Slice key_slice = AsSlice(key);
-  rocksdb::Slice value_parts[2] = {AsSlice(header), AsSlice(request.payload)};
+  rocksdb::Slice value_parts[2] = {AsSlice(header), rocksdb::Slice(stored.data(), stored.size())};
   rocksdb::WriteBatch batch(bytes + header.size() + 128);
   rocksdb::Status s = batch.Put(entries_, rocksdb::SliceParts(&key_slice, 1),
                                 rocksdb::SliceParts(value_parts, 2));
@@ -493,14 +503,20 @@ absl::StatusOr<std::vector<Entry>> RocksDbBuffer::Read(uint64_t from, size_t max
       return absl::DataLossError(absl::StrCat("malformed entry in the write-ahead buffer near offset ",
                                               from, "; run `tributary wal verify ", dir_, "`"));
     }
-    const size_t size = value.size() - fmt::kEntryHeaderSize;
+    // max_bytes bounds what the reader holds: payloads as appended.
+    const size_t size =
+        header->compressed() ? header->payload_bytes : value.size() - header->size();
     if (!out.empty() && bytes + size > max_bytes) break;
     bytes += size;
     Entry e;
     e.offset = *offset;
     e.append_time = header->append_time;
     e.record_count = header->record_count;
-    e.payload.assign(value.data() + fmt::kEntryHeaderSize, size);
+    if (!fmt::DecodeEntryPayload(value, *header, &e.payload)) {
+      return absl::DataLossError(absl::StrCat("entry ", *offset,
+                                              " in the write-ahead buffer does not decompress; run "
+                                              "`tributary wal verify ", dir_, "`"));
+    }
     out.push_back(std::move(e));
   }
   if (!it->status().ok()) {
@@ -793,6 +809,8 @@ BufferStats RocksDbBuffer::Stats() {
     }
   }
   s.appends = appends_;
+  s.appended_payload_bytes = appended_payload_bytes_;
+  s.appended_stored_bytes = appended_stored_bytes_;
   s.duplicates = duplicates_;
   s.rejected_full = rejected_full_;
   s.append_errors = append_errors_;

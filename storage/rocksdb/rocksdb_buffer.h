@@ -185,6 +185,8 @@ class RocksDbBuffer final : public Buffer {
 
   // Counters (BufferStats).
   uint64_t appends_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t appended_payload_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t appended_stored_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rejected_full_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t append_errors_ ABSL_GUARDED_BY(mu_) = 0;

@@ -18,6 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::FakeClock;
+using testing::Incompressible;
 using testing::Req;
 using testing::TestDir;
 
@@ -108,8 +109,9 @@ TEST(RocksDbBufferTest, ConsumedEntriesAreRemovedAndTheirSpaceComesBack) {
   options.maintenance_interval = absl::Hours(1);  // run by hand below
   auto buffer = OpenOrDie(dir, options);
   ASSERT_TRUE(buffer->OpenConsumer("c").ok());
-  const std::string payload(256 << 10, 'p');
-  for (int i = 0; i < 160; ++i) ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, payload)).ok());
+  for (int i = 0; i < 160; ++i) {
+    ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, Incompressible(256 << 10, i))).ok());
+  }
   ASSERT_TRUE(buffer->FlushForTesting().ok());
   const uint64_t full = DirBytes(dir);
   EXPECT_GT(full, 40ull << 20);
@@ -127,6 +129,95 @@ TEST(RocksDbBufferTest, ConsumedEntriesAreRemovedAndTheirSpaceComesBack) {
   // The table files holding the consumed entries are gone from disk.
   EXPECT_LT(DirBytes(dir), full / 4) << "before " << full;
   EXPECT_EQ(stats.disk_bytes, DirBytes(dir));
+}
+
+// Log-like text: LZ4 stores it in a fraction of its size.
+std::string LogLines(int n, size_t bytes) {
+  std::string s;
+  while (s.size() < bytes) {
+    absl::StrAppend(&s, "ts=", 1700000000 + s.size(), " level=info msg=\"request handled\" id=", n,
+                    " status=200\n");
+  }
+  s.resize(bytes);
+  return s;
+}
+
+TEST(RocksDbBufferTest, CompressiblePayloadsAreStoredCompressedAndReadBackWhole) {
+  const std::string dir = TestDir("compressed");
+  {
+    auto buffer = OpenOrDie(dir);
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE(buffer->AppendAndWait(Req("p", i + 1, LogLines(i, 50000), 7)).ok());
+    }
+    const BufferStats stats = buffer->Stats();
+    EXPECT_EQ(stats.appended_payload_bytes, 20u * 50000);
+    EXPECT_LT(stats.appended_stored_bytes, stats.appended_payload_bytes / 3);
+    EXPECT_EQ(stats.bytes, stats.appended_stored_bytes);  // the budget counts bytes as stored
+    // Read from the memtable, then (reopened) replayed from the log, then
+    // from table files.
+    auto read = buffer->Read(0, 100, 1 << 30);
+    ASSERT_TRUE(read.ok()) << read.status();
+    ASSERT_EQ(read->size(), 20u);
+    for (int i = 0; i < 20; ++i) EXPECT_EQ((*read)[i].payload, LogLines(i, 50000)) << i;
+    EXPECT_EQ((*read)[0].record_count, 7u);
+  }
+  for (const bool flush : {false, true}) {
+    auto buffer = OpenOrDie(dir);
+    if (flush) ASSERT_TRUE(buffer->FlushForTesting().ok());
+    EXPECT_LT(buffer->Stats().bytes, 20u * 50000 / 3);
+    auto read = buffer->Read(0, 100, 1 << 30);
+    ASSERT_TRUE(read.ok()) << read.status();
+    ASSERT_EQ(read->size(), 20u);
+    for (int i = 0; i < 20; ++i) EXPECT_EQ((*read)[i].payload, LogLines(i, 50000)) << i;
+  }
+}
+
+TEST(RocksDbBufferTest, IncompressiblePayloadsAreStoredAsIs) {
+  auto buffer = OpenOrDie(TestDir("incompressible"));
+  ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, Incompressible(50000))).ok());
+  const BufferStats stats = buffer->Stats();
+  EXPECT_EQ(stats.appended_stored_bytes, 50000u);
+  EXPECT_EQ(stats.appended_payload_bytes, 50000u);
+  auto read = buffer->Read(0, 10, 1 << 20);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ((*read)[0].payload, Incompressible(50000));
+}
+
+TEST(RocksDbBufferTest, EntriesStoredEitherWayStayReadableWhenTheSettingChanges) {
+  const std::string dir = TestDir("mixed");
+  BufferOptions none;
+  none.compression = Compression::kNone;
+  {
+    auto buffer = OpenOrDie(dir, none);
+    ASSERT_TRUE(buffer->AppendAndWait(Req("p", 1, LogLines(1, 20000))).ok());
+    EXPECT_EQ(buffer->Stats().appended_stored_bytes, 20000u);
+  }
+  {
+    auto buffer = OpenOrDie(dir);  // lz4
+    ASSERT_TRUE(buffer->AppendAndWait(Req("p", 2, LogLines(2, 20000))).ok());
+    EXPECT_LT(buffer->Stats().appended_stored_bytes, 20000u / 3);
+  }
+  auto buffer = OpenOrDie(dir, none);
+  EXPECT_EQ(buffer->ResumePoint("p"), 2u);
+  auto read = buffer->Read(0, 10, 1 << 20);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_EQ((*read)[0].payload, LogLines(1, 20000));
+  EXPECT_EQ((*read)[1].payload, LogLines(2, 20000));
+}
+
+// max_bytes bounds what a reader holds in memory: payloads as appended, not
+// as stored.
+TEST(RocksDbBufferTest, ReadCountsPayloadsAsAppendedAgainstMaxBytes) {
+  auto buffer = OpenOrDie(TestDir("read_bytes"));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, LogLines(i, 10000))).ok());
+  }
+  ASSERT_LT(buffer->Stats().bytes, 10000u);  // all three stored in less than one
+  auto read = buffer->Read(0, 10, 15000);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->size(), 1u);
 }
 
 TEST(RocksDbBufferTest, RetentionRemovesOldEntriesAndCountsThemAgainstConsumers) {
@@ -192,7 +283,7 @@ TEST(RocksDbBufferTest, TornWalTailIsReportedAndEverythingBeforeItKept) {
   {
     auto buffer = OpenOrDie(dir);
     for (int i = 1; i <= 5; ++i) {
-      ASSERT_TRUE(buffer->AppendAndWait(Req("p", i, std::string(10000, 'a' + i))).ok());
+      ASSERT_TRUE(buffer->AppendAndWait(Req("p", i, Incompressible(10000, i))).ok());
     }
     ASSERT_TRUE(buffer->Close().ok());
   }
@@ -209,7 +300,7 @@ TEST(RocksDbBufferTest, TornWalTailIsReportedAndEverythingBeforeItKept) {
   auto read = buffer->Read(0, 10, 1 << 30);
   ASSERT_TRUE(read.ok());
   ASSERT_EQ(read->size(), 4u);
-  EXPECT_EQ((*read)[3].payload, std::string(10000, 'a' + 4));
+  EXPECT_EQ((*read)[3].payload, Incompressible(10000, 4));
 }
 
 TEST(RocksDbBufferTest, CorruptionInsideTheWalFailsOpenWithAClearError) {
@@ -217,7 +308,7 @@ TEST(RocksDbBufferTest, CorruptionInsideTheWalFailsOpenWithAClearError) {
   {
     auto buffer = OpenOrDie(dir);
     for (int i = 1; i <= 5; ++i) {
-      ASSERT_TRUE(buffer->AppendAndWait(Req("p", i, std::string(10000, 'x'))).ok());
+      ASSERT_TRUE(buffer->AppendAndWait(Req("p", i, Incompressible(10000, i))).ok());
     }
     ASSERT_TRUE(buffer->Close().ok());
   }
@@ -239,7 +330,7 @@ TEST(RocksDbBufferTest, CorruptTableFileIsReportedWhenRead) {
   {
     auto buffer = OpenOrDie(dir);
     for (int i = 1; i <= 5; ++i) {
-      ASSERT_TRUE(buffer->AppendAndWait(Req("p", i, std::string(100000, 'x'))).ok());
+      ASSERT_TRUE(buffer->AppendAndWait(Req("p", i, Incompressible(100000, i))).ok());
     }
     ASSERT_TRUE(buffer->FlushForTesting().ok());
     ASSERT_TRUE(buffer->Close().ok());

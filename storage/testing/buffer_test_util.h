@@ -31,6 +31,20 @@ inline AppendRequest Req(std::string producer, uint64_t seq, std::string payload
   return r;
 }
 
+// `n` pseudo-random bytes that no compressor shrinks, so that a payload takes
+// the same room stored as appended. Tests that count bytes use these.
+inline std::string Incompressible(size_t n, uint64_t seed = 1) {
+  std::string s(n, '\0');
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+  for (char& c : s) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x >> 56);
+  }
+  return s;
+}
+
 // A clock the test moves by hand; thread-safe.
 class FakeClock {
  public:

@@ -39,7 +39,8 @@ ready_code() {
   curl -s -o "$W/ready.json" -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/health/ready" || true
 }
 
-printf 'storage:\n  data_dir: %s/data\n' "$D" > "$W/config.yaml"
+# Stored as sent, so loadgen's 100 MB fill the 48 MiB for certain.
+printf 'storage:\n  data_dir: %s/data\n  compression: none\n' "$D" > "$W/config.yaml"
 start_on_ports "$W" --config="$W/config.yaml"
 "$CLI" loadgen --target=127.0.0.1:$GRPC_PORT --producers=$PRODUCERS --in_flight=4 --batch=100 \
     --batches=$BATCHES --rate=20000 --duration=600s --drain_timeout=120s \

@@ -43,6 +43,22 @@ namespace metrics_v1 = ::opentelemetry::proto::collector::metrics::v1;
 
 uint64_t NowNanos() { return static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())); }
 
+// `n` random letters and digits, which LZ4 cannot shrink: a body that takes as
+// much room in the buffer as it has bytes, for tests that fill a disk budget.
+std::string Noise(size_t n) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s(n, ' ');
+  uint64_t x = 0x2545F4914F6CDD1Dull;
+  for (char& c : s) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = kAlphabet[x % 62];
+  }
+  return s;
+}
+
 IngestBatch MakeBatch(const std::string& producer, uint64_t seq, int logs) {
   IngestBatch b;
   b.set_producer_id(producer);
@@ -567,7 +583,7 @@ TEST_F(CollectorTest, FullBufferAnswersResourceExhaustedAndTheStreamStaysOpen) {
   // Each batch is ~50 KB: the budget is reached within a handful.
   for (int i = 0; i < 20 && !throttled; ++i) {
     IngestBatch b = MakeBatch("p", ++seq, 1);
-    b.mutable_logs(0)->set_body(std::string(50 << 10, 'x'));
+    b.mutable_logs(0)->set_body(Noise(50 << 10));
     ASSERT_TRUE(stream->Write(b));
     ASSERT_TRUE(stream->Read(&ack));
     throttled = ack.status() == tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED;
@@ -577,7 +593,7 @@ TEST_F(CollectorTest, FullBufferAnswersResourceExhaustedAndTheStreamStaysOpen) {
   EXPECT_GT(ack.retry_after_ms(), 0u);
   // The stream is still usable: the same batch is refused again, not dropped.
   IngestBatch again = MakeBatch("p", seq, 1);
-  again.mutable_logs(0)->set_body(std::string(50 << 10, 'x'));
+  again.mutable_logs(0)->set_body(Noise(50 << 10));
   ASSERT_TRUE(stream->Write(again));
   ASSERT_TRUE(stream->Read(&ack));
   EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED);
@@ -763,7 +779,7 @@ TEST_F(CollectorTest, OtlpThrottlingIsUnavailableWithRetryInfo) {
   const std::string now = absl::StrCat(NowNanos());
   auto logs = ParseText<logs_v1::ExportLogsServiceRequest>(absl::StrCat(
       R"(resource_logs { scope_logs { log_records { time_unix_nano: )", now,
-      R"( body { string_value: ")", std::string(40 << 10, 'x'), R"(" } } } })"));
+      R"( body { string_value: ")", Noise(40 << 10), R"(" } } } })"));
   grpc::Status status;
   for (int i = 0; i < 5; ++i) {
     grpc::ClientContext ctx;

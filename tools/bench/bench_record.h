@@ -9,6 +9,9 @@
 
 namespace tributary::bench {
 
+// Record n's 200-byte body: a request log line whose ids and timings vary.
+std::string ReferenceBody(uint64_t n);
+
 tributary::v1::LogRecord ReferenceRecord(uint64_t n);
 
 // An IngestBatch of `records` reference records.

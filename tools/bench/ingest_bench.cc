@@ -35,6 +35,7 @@
 
 ABSL_FLAG(int, seconds, 10, "seconds of load per run");
 ABSL_FLAG(std::string, dir, "/tmp/tributary-ingest-bench", "scratch directory (removed)");
+ABSL_FLAG(std::string, compression, "lz4", "the collector's storage.compression (lz4 or none)");
 
 namespace {
 
@@ -99,7 +100,9 @@ Server StartCollector(const std::string& dir, bool durable) {
   fs::create_directories(dir);
   const std::string config = dir + "/config.yaml";
   std::ofstream(config) << "storage:\n  data_dir: " << dir << "/data\n  durability: "
-                        << (durable ? "sync" : "async") << "\nserver:\n  status_log_interval: 0\n";
+                        << (durable ? "sync" : "async")
+                        << "\n  compression: " << absl::GetFlag(FLAGS_compression)
+                        << "\nserver:\n  status_log_interval: 0\n";
   Server s;
   s.process = Spawn({"collector/tributaryd", "--config=" + config, "--grpc_listen=127.0.0.1:0",
                      "--http_listen=127.0.0.1:0"},
