@@ -557,7 +557,8 @@ absl::Status Daemon::Shutdown() {
       log::Error("buffer close failed", {{"error", status.ToString()}});
     }
   }
-  log::Info("stopped");
+  // After a failed start, main reports why; "stopped" would only confuse.
+  if (started_.load(std::memory_order_acquire)) log::Info("stopped");
   MutexLock lock(&mu_);
   close_status_ = status;
   return status;

@@ -140,6 +140,7 @@ absl::StatusOr<VerifyReport> VerifyBuffer(const std::string& dir) {
       ++report.entries;
       report.records += header->record_count;
       report.payload_bytes += size;
+      report.appended_payload_bytes += payload.size();
       if (first) report.first_offset = *eo;
       first = false;
       report.last_offset = *eo;

@@ -16,7 +16,8 @@ struct VerifyReport {
   std::vector<std::string> problems;  // each a complete sentence
   uint64_t entries = 0;
   uint64_t records = 0;
-  uint64_t payload_bytes = 0;
+  uint64_t payload_bytes = 0;           // as stored (compressed or not)
+  uint64_t appended_payload_bytes = 0;  // as appended, after decompression
   uint64_t first_offset = 0;
   uint64_t last_offset = 0;
   uint64_t consumers = 0;

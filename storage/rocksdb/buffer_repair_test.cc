@@ -25,6 +25,7 @@ std::string PayloadFor(int i) { return testing::Incompressible(20000, static_cas
 std::string CompressibleFor(int i) {
   std::string s;
   while (s.size() < 20000) absl::StrAppend(&s, "entry ", i, " line ", s.size(), "; ");
+  s.resize(20000);
   return s;
 }
 
@@ -76,7 +77,8 @@ TEST(BufferRepairTest, HealthyBufferVerifiesCleanAndRepairKeepsEverything) {
       EXPECT_EQ(report->records, 20u);
       EXPECT_EQ(report->consumers, 1u);
       EXPECT_EQ(report->producers, 1u);
-      // Counted as stored: compressed, under half of the 200,000 bytes appended.
+      EXPECT_EQ(report->appended_payload_bytes, 200000u);
+      // Compressed, stored in under half of that.
       if (compressible) EXPECT_LT(report->payload_bytes, 100000u);
 
       auto repaired = RepairBuffer(dir);

@@ -98,6 +98,12 @@ absl::Status RocksDbBuffer::OpenDb() {
                                               s.ToString(), ". Run `tributary wal repair ", dir_,
                                               "`."));
     }
+    if (s.IsIOError() && s.ToString().find("/LOCK") != std::string::npos) {
+      // RocksDB's lock file: another process has the buffer open.
+      return absl::UnavailableError(absl::StrCat(
+          "write-ahead buffer in ", dir_, " is in use by another process (is another tributaryd ",
+          "running with this data_dir?): ", s.ToString()));
+    }
     return FromRocks(s, absl::StrCat("cannot open write-ahead buffer in ", dir_));
   }
   entries_ = handles_[1];

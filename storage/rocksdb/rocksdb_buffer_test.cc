@@ -363,6 +363,8 @@ TEST(RocksDbBufferTest, SecondOpenOfTheSameDirectoryIsRefused) {
   auto second = RocksDbBuffer::Open(dir, {});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
+  EXPECT_NE(second.status().message().find("in use by another process"), std::string::npos)
+      << second.status();
 }
 
 TEST(RocksDbBufferTest, ManyAppendsShareOneFsync) {

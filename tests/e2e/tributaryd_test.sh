@@ -132,6 +132,14 @@ set +e
 set -e
 [ "$rc" = 2 ] && grep -q "server.http_listen: cannot listen on $HTTP.*server.grpc_listen: cannot listen on $GRPC" "$W/b3.err" \
   || fail "both ports in use: rc=$rc $(cat "$W/b3.err")"
+# --- a second collector on the running one's data directory: exit 1, saying why ---
+set +e
+(cd "$W/a" && exec "$OLDPWD/$D" --grpc_listen=127.0.0.1:0 --http_listen=127.0.0.1:0) \
+    2> "$W/b4.err"; rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q "tributary-data is in use by another process" "$W/b4.err" \
+  || fail "same data_dir: rc=$rc $(cat "$W/b4.err")"
+! grep -q "msg=stopped" "$W/b4.err" || fail "a collector that never started logged msg=stopped"
 
 # --- real traffic ---
 "$CLI" loadgen --target="$GRPC" --producers=2 --in_flight=4 --batch=200 --batches=25 \

@@ -40,7 +40,8 @@ int WalVerify(const std::string& dir) {
             << "  entries:   " << report->entries << " (offsets " << report->first_offset << "-"
             << report->last_offset << ")\n"
             << "  records:   " << report->records << "\n"
-            << "  payload:   " << report->payload_bytes << " bytes\n"
+            << "  payload:   " << report->payload_bytes << " bytes stored ("
+            << report->appended_payload_bytes << " as appended)\n"
             << "  producers: " << report->producers << "\n"
             << "  consumers: " << report->consumers << "\n";
   for (const auto& line : report->cursor_lines) std::cout << "    " << line << "\n";
