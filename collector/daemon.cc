@@ -50,6 +50,10 @@ std::string HtmlEscape(const std::string& s) {
   return out;
 }
 
+const char* CompressionName(storage::Compression c) {
+  return c == storage::Compression::kLz4 ? "lz4" : "none";
+}
+
 }  // namespace
 
 Daemon::Daemon(const Config& config) : config_(config), start_time_(absl::Now()) {}
@@ -148,16 +152,16 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
     buffer_ = std::move(*buffer);
   }
   const storage::BufferStats opened = buffer_->Stats();
-  log::Info("buffer opened", {{"dir", config_.storage.data_dir},
-                              {"entries", opened.entries},
-                              {"records", opened.records},
-                              {"bytes", opened.bytes},
-                              {"producers", opened.producers},
-                              {"consumers", opened.consumers.size()},
-                              {"durability", config_.storage.buffer.durability ==
-                                                     storage::Durability::kSync
-                                                 ? "sync"
-                                                 : "async"}});
+  const storage::BufferOptions& b = config_.storage.buffer;
+  log::Info("buffer opened",
+            {{"dir", config_.storage.data_dir},
+             {"entries", opened.entries},
+             {"records", opened.records},
+             {"bytes", opened.bytes},
+             {"producers", opened.producers},
+             {"consumers", opened.consumers.size()},
+             {"durability", b.durability == storage::Durability::kSync ? "sync" : "async"},
+             {"compression", CompressionName(b.compression)}});
 
   ingestor_ = std::make_unique<Ingestor>(buffer_.get(), config_, &registry_,
                                          [] { return absl::Now(); });
@@ -488,8 +492,14 @@ std::string Daemon::StatusPage() {
       "<tr><th>writable</th><td>", s.writable ? "yes" : "<b>no</b>", "</td></tr>",
       "<tr><th>entries</th><td>", s.entries, "</td></tr>",
       "<tr><th>records</th><td>", s.records, "</td></tr>",
-      "<tr><th>bytes / budget</th><td>", s.bytes, " / ",
+      "<tr><th>bytes stored / budget</th><td>", s.bytes, " / ",
       s.max_bytes > 0 ? absl::StrCat(s.max_bytes) : "unbounded", "</td></tr>",
+      "<tr><th>stored per byte appended (since start)</th><td>",
+      s.appended_payload_bytes > 0
+          ? absl::StrFormat("%.2f", static_cast<double>(s.appended_stored_bytes) /
+                                        static_cast<double>(s.appended_payload_bytes))
+          : "-",
+      " (compression: ", CompressionName(config_.storage.buffer.compression), ")</td></tr>",
       "<tr><th>last error</th><td>", HtmlEscape(s.last_error), "</td></tr>",
       "</table><h2>Consumers</h2><table><tr><th>name</th><th>cursor</th><th>lag entries</th>"
       "<th>lag seconds</th><th>lost entries</th></tr>");

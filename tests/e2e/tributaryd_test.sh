@@ -156,6 +156,15 @@ grep -q '^tributary_ingest_records_accepted_total{protocol="tributary",signal="l
 grep -q '^tributary_buffer_entries 50$' "$W/metrics.txt" || fail "buffer entries"
 grep -q '^tributary_ingest_ack_latency_seconds_count{protocol="tributary"} 50$' "$W/metrics.txt" \
   || fail "ack latency histogram: $(grep ack_latency_seconds_count "$W/metrics.txt")"
+# Loadgen's log lines compress: the buffer stores them in well under half.
+payload=$(sed -n 's/^tributary_buffer_appended_payload_bytes_total \(.*\)$/\1/p' "$W/metrics.txt")
+stored=$(sed -n 's/^tributary_buffer_appended_stored_bytes_total \(.*\)$/\1/p' "$W/metrics.txt")
+python3 -c 'import sys; p, s = map(float, sys.argv[1:]); sys.exit(not 0 < s < p / 2)' \
+    "$payload" "$stored" || fail "not stored compressed: payload=$payload stored=$stored"
+grep -q 'msg="buffer opened".*compression=lz4' "$W/a/stderr" \
+  || fail "buffer opened line: $(grep 'buffer opened' "$W/a/stderr")"
+curl -sf "http://$HTTP/" | grep -q 'appended (since start)</th><td>0\.[0-9]* (compression: lz4)' \
+  || fail "status page compression: $(curl -sf "http://$HTTP/")"
 
 # The status page shows recent ingest rates (sampled every second).
 for _ in $(seq 1 100); do
