@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "base/grpc_credentials.h"
 #include "base/log.h"
 #include "base/text_escape.h"
 #include "collector/health/health_service.h"
@@ -124,12 +125,19 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
   // The gRPC address is tried now too (gRPC binds only when it starts, after
   // the buffer is open), so all port problems are reported at once.
   const std::string grpc_problem = ProbeListen(config_.server.grpc_listen);
-  if (!http.ok() || !grpc_problem.empty() || !scrape_http.ok()) {
+  // TLS files are read now too: a bad one is a configuration problem.
+  const ServerConfig::Tls& tls = config_.server.tls;
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      tls.enabled() ? ServerTlsCredentials("server.tls", tls.cert_file, tls.key_file,
+                                           tls.client_ca_file)
+                    : grpc::InsecureServerCredentials();
+  if (!http.ok() || !grpc_problem.empty() || !scrape_http.ok() || !credentials.ok()) {
     std::vector<std::string> problems;
     if (!http.ok()) {
       problems.push_back(absl::StrCat("server.http_listen: ", http.status().message()));
     }
     if (!grpc_problem.empty()) problems.push_back("server.grpc_listen: " + grpc_problem);
+    if (!credentials.ok()) problems.push_back(std::string(credentials.status().message()));
     if (!scrape_http.ok()) {
       problems.push_back(
           absl::StrCat("exporters.prometheus.listen: ", scrape_http.status().message()));
@@ -177,8 +185,7 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.server.grpc_listen, grpc::InsecureServerCredentials(),
-                           &grpc_port_);
+  builder.AddListeningPort(config_.server.grpc_listen, *credentials, &grpc_port_);
   // gRPC sets SO_REUSEPORT by default, which would let a second collector
   // share the port (and the traffic) instead of failing to start.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -206,7 +213,9 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
     server_.reset();
     return absl::FailedPreconditionError(absl::StrCat(
         "server.grpc_listen: cannot listen on ", config_.server.grpc_listen,
-        " (address in use or not available)"));
+        tls.enabled() ? " (address in use or not available, or server.tls.key_file is not the "
+                        "private key of server.tls.cert_file)"
+                      : " (address in use or not available)"));
   }
   health_->SetServing(buffer_->Stats().writable);
   if (absl::Status s = StartExporters(); !s.ok()) return s;
@@ -217,7 +226,10 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
                                                 ":", grpc_port_)},
                           {"http", absl::StrCat(config_.server.http_listen.substr(
                                                     0, config_.server.http_listen.rfind(':')),
-                                                ":", http_->port())}});
+                                                ":", http_->port())},
+                          {"grpc_tls", !tls.enabled()                ? "off"
+                                       : tls.client_ca_file.empty() ? "on"
+                                                                    : "mutual"}});
   if (scrape_http_ != nullptr) {
     const std::string& listen = config_.exporters.prometheus.options.listen;
     log::Info("prometheus exporter listening",

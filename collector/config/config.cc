@@ -70,6 +70,16 @@ class Walker {
     return value.Scalar();
   }
 
+  // Each named file that is set must be readable.
+  void Readable(const std::string& path,
+                std::initializer_list<std::pair<const char*, const std::string&>> files) {
+    for (const auto& [key, file] : files) {
+      if (!file.empty() && !std::ifstream(file)) {
+        Problem(Join(path, key), absl::StrCat(file, " cannot be read"));
+      }
+    }
+  }
+
   // One of the named values at `node[key]`; anything else is a problem that
   // lists them.
   template <typename T>
@@ -174,7 +184,7 @@ void WalkServer(Walker& w, const YAML::Node& node, ServerConfig* server) {
   if (!w.Map(node, path,
              {"grpc_listen", "http_listen", "max_message_bytes", "max_in_flight_per_stream",
               "max_in_flight_bytes", "min_ping_interval", "shutdown_timeout",
-              "status_log_interval"})) {
+              "status_log_interval", "tls"})) {
     return;
   }
   w.String(node, path, "grpc_listen", &server->grpc_listen);
@@ -185,6 +195,19 @@ void WalkServer(Walker& w, const YAML::Node& node, ServerConfig* server) {
   w.Duration(node, path, "min_ping_interval", &server->min_ping_interval);
   w.Duration(node, path, "shutdown_timeout", &server->shutdown_timeout);
   w.Duration(node, path, "status_log_interval", &server->status_log_interval);
+  const std::string tpath = path + ".tls";
+  const YAML::Node tls = node["tls"];
+  if (w.Map(tls, tpath, {"cert_file", "key_file", "client_ca_file"})) {
+    ServerConfig::Tls& t = server->tls;
+    w.String(tls, tpath, "cert_file", &t.cert_file);
+    w.String(tls, tpath, "key_file", &t.key_file);
+    w.String(tls, tpath, "client_ca_file", &t.client_ca_file);
+    if (t.cert_file.empty()) w.Problem(tpath + ".cert_file", "is required");
+    if (t.key_file.empty()) w.Problem(tpath + ".key_file", "is required");
+    w.Readable(tpath, {{"cert_file", t.cert_file},
+                       {"key_file", t.key_file},
+                       {"client_ca_file", t.client_ca_file}});
+  }
 }
 
 void WalkStorage(Walker& w, const YAML::Node& node, StorageConfig* storage) {
@@ -402,13 +425,9 @@ void WalkOtlpExporter(Walker& w, const YAML::Node& node, OtlpExportConfig* otlp)
     w.String(node["tls"], tpath, "cert_file", &otlp->options.tls.cert_file);
     w.String(node["tls"], tpath, "key_file", &otlp->options.tls.key_file);
     w.String(node["tls"], tpath, "server_name", &otlp->options.tls.server_name);
-    for (const auto& [key, file] : {std::pair{"ca_file", &otlp->options.tls.ca_file},
-                                    std::pair{"cert_file", &otlp->options.tls.cert_file},
-                                    std::pair{"key_file", &otlp->options.tls.key_file}}) {
-      if (!file->empty() && !std::ifstream(*file)) {
-        w.Problem(absl::StrCat(tpath, ".", key), absl::StrCat(*file, " cannot be read"));
-      }
-    }
+    w.Readable(tpath, {{"ca_file", otlp->options.tls.ca_file},
+                       {"cert_file", otlp->options.tls.cert_file},
+                       {"key_file", otlp->options.tls.key_file}});
   }
   if (otlp->options.endpoint.empty()) w.Problem(path + ".endpoint", "is required");
   WalkDelivery(w, node, path, &otlp->delivery);

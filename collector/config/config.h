@@ -44,6 +44,15 @@ struct ServerConfig {
   absl::Duration shutdown_timeout = absl::Seconds(10);
   // How often the consumers' lag is logged (0 = never).
   absl::Duration status_log_interval = absl::Seconds(60);
+  // TLS on the gRPC port (ingest, OTLP, query, health, reflection alike); off
+  // unless cert_file is set. With client_ca_file, every client must present a
+  // certificate that CA signed (mutual TLS). PEM files, read at start.
+  struct Tls {
+    std::string cert_file;
+    std::string key_file;
+    std::string client_ca_file;
+    bool enabled() const { return !cert_file.empty(); }
+  } tls;
 };
 
 struct StorageConfig {

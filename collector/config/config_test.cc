@@ -1,8 +1,10 @@
 #include "collector/config/config.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -163,6 +165,28 @@ exporters:
                           HasSubstr("exporters.otlp.tls.ca_file: /nonexistent/ca.pem cannot be read"),
                           HasSubstr("exporters.otlp.batch.max_records: must be an integer from 1"),
                           HasSubstr("exporters.otlp.retry: need 0 < initial_interval")));
+}
+
+TEST(ConfigTest, TheServerTlsSection) {
+  EXPECT_FALSE(Parse("").config.server.tls.enabled());
+  const std::string dir = std::getenv("TEST_TMPDIR");
+  for (const char* name : {"/cert.pem", "/key.pem", "/ca.pem"}) std::ofstream(dir + name) << "x";
+  const LoadResult r = Parse(absl::StrCat("server:\n  tls: { cert_file: ", dir, "/cert.pem, ",
+                                          "key_file: ", dir, "/key.pem, client_ca_file: ", dir,
+                                          "/ca.pem }\n"));
+  ASSERT_THAT(r.problems, IsEmpty());
+  EXPECT_TRUE(r.config.server.tls.enabled());
+  EXPECT_EQ(r.config.server.tls.cert_file, dir + "/cert.pem");
+  EXPECT_EQ(r.config.server.tls.key_file, dir + "/key.pem");
+  EXPECT_EQ(r.config.server.tls.client_ca_file, dir + "/ca.pem");
+
+  EXPECT_THAT(Parse("server: { tls: { cert_file: /nonexistent/c.pem, client_ca: x } }").problems,
+              ElementsAre(HasSubstr("server.tls.client_ca: unknown key"),
+                          HasSubstr("server.tls.key_file: is required"),
+                          HasSubstr("server.tls.cert_file: /nonexistent/c.pem cannot be read")));
+  EXPECT_THAT(Parse("server: { tls: {} }").problems,
+              ElementsAre(HasSubstr("server.tls.cert_file: is required"),
+                          HasSubstr("server.tls.key_file: is required")));
 }
 
 TEST(ConfigTest, TheRemoteWriteExporterSection) {

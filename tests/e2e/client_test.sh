@@ -10,6 +10,8 @@
 # 4. A collector that takes smaller batches than the app seals, and is down
 #    while the app logs: the app's batches are split to fit once it answers,
 #    and every record is stored exactly once.
+# 5. Mutual TLS: the example program, configured by TRIBUTARY_TLS_* variables,
+#    delivers to a collector that requires client certificates.
 set -euo pipefail
 source tests/e2e/lib.sh
 CLI=tools/cli/tributary
@@ -185,4 +187,26 @@ curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" > "$M/metrics" || fail "no /metri
   || fail "the collector refused oversized batches: $(grep oversized "$M/metrics")"
 stop_tributaryd
 check "$M" "$W/app_small.out"
+
+# ---- 5. mutual TLS ----
+T="$W/tls"
+mkdir -p "$T"
+CERT=$PWD/client/testing/test_cert.pem  # self-signed, names collector.test
+KEY=$PWD/client/testing/test_key.pem
+printf 'server:\n  tls: { cert_file: %s, key_file: %s, client_ca_file: %s }\n' \
+    "$CERT" "$KEY" "$CERT" > "$T/config.yaml"
+GRPC_PORT=0
+HTTP_PORT=0
+start_on_ports "$T" --config="$T/config.yaml"
+grep -q "msg=listening .*grpc_tls=mutual" "$T"/stderr.* \
+  || fail "no grpc_tls=mutual in: $(cat "$T"/stderr.*)"
+TRIBUTARY_ENDPOINT=127.0.0.1:$GRPC_PORT TRIBUTARY_TLS_CA_FILE=$CERT \
+    TRIBUTARY_TLS_CERT_FILE=$CERT TRIBUTARY_TLS_KEY_FILE=$KEY \
+    TRIBUTARY_TLS_SERVER_NAME=collector.test \
+    "$EXAMPLE" > "$W/example_tls.out" 2>&1 || fail "example over TLS: $(cat "$W/example_tls.out")"
+grep -q "^delivered [0-9]* records (batches: [0-9]*); 0 undelivered" "$W/example_tls.out" \
+  || fail "example over TLS did not deliver everything: $(cat "$W/example_tls.out")"
+[ "$(stored_records)" -ge 200 ] \
+  || fail "over TLS the collector stored $(stored_records) log records"
+stop_tributaryd
 echo "PASS"

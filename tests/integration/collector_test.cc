@@ -2,6 +2,8 @@
 // RocksDB buffer) on port 0, driven by real gRPC clients.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <thread>
@@ -10,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/grpc_credentials.h"
 #include "base/mutex.h"
 #include "collector/daemon.h"
 #include "exporters/otlp/convert.h"
@@ -790,6 +793,61 @@ TEST_F(CollectorTest, OtlpThrottlingIsUnavailableWithRetryInfo) {
   ASSERT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("retry later"));
   EXPECT_FALSE(status.error_details().empty());  // google.rpc.Status with RetryInfo
+}
+
+// TLS on the gRPC port: a client that trusts the collector's certificate
+// streams, a plaintext one does not get in; with client_ca_file, a client must
+// also present a certificate that CA signed.
+TEST_F(CollectorTest, ServesTlsAndCanRequireClientCertificates) {
+  const std::string cert = "client/testing/test_cert.pem";
+  const std::string key = "client/testing/test_key.pem";
+  for (const bool mutual : {false, true}) {
+    SCOPED_TRACE(mutual ? "mutual TLS" : "TLS");
+    Start([&](Config& c) {
+      c.server.tls.cert_file = cert;
+      c.server.tls.key_file = key;
+      if (mutual) c.server.tls.client_ca_file = cert;
+    });
+    // Whether one batch over a new channel is acked.
+    auto acked = [&](bool tls, bool client_cert, uint64_t seq) {
+      grpc::ChannelArguments args;
+      args.SetSslTargetNameOverride("collector.test");
+      auto channel = grpc::CreateCustomChannel(
+          absl::StrCat("127.0.0.1:", daemon_->grpc_port()),
+          ChannelCredentials(tls, cert, client_cert ? cert : "", client_cert ? key : ""), args);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      auto stream = tributary::v1::IngestService::NewStub(channel)->Stream(&ctx);
+      IngestAck ack;
+      const bool ok = stream->Write(MakeBatch("tls", seq, 1)) && stream->Read(&ack) &&
+                      ack.status() == tributary::v1::ACK_STATUS_OK;
+      stream->WritesDone();
+      stream->Finish().IgnoreError();
+      return ok;
+    };
+    EXPECT_FALSE(acked(/*tls=*/false, false, 1)) << "a plaintext client got in";
+    EXPECT_EQ(acked(/*tls=*/true, /*client_cert=*/false, 1), !mutual);
+    EXPECT_TRUE(acked(/*tls=*/true, /*client_cert=*/true, 2));
+    EXPECT_EQ(Stored().size(), mutual ? 1u : 2u);
+    ASSERT_TRUE(daemon_->Shutdown().ok());
+    daemon_.reset();
+  }
+}
+
+TEST_F(CollectorTest, TlsFilesThatAreNotPemStopTheStart) {
+  config_.storage.data_dir = storage::testing::TestDir("collector");
+  config_.server.grpc_listen = "127.0.0.1:0";
+  config_.server.http_listen = "127.0.0.1:0";
+  config_.server.tls.cert_file = "client/testing/test_key.pem";  // a key, not a certificate
+  config_.server.tls.key_file = "client/testing/test_key.pem";
+  auto daemon = Daemon::Start(config_);
+  ASSERT_FALSE(daemon.ok());
+  EXPECT_EQ(daemon.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(daemon.status().message(),
+              HasSubstr("server.tls.cert_file: client/testing/test_key.pem holds no PEM "
+                        "certificate"));
+  // Found before the buffer was touched.
+  EXPECT_FALSE(std::filesystem::exists(config_.storage.data_dir));
 }
 
 TEST_F(CollectorTest, HealthAndStatsOverGrpc) {
