@@ -208,5 +208,10 @@ grep -q "^delivered [0-9]* records (batches: [0-9]*); 0 undelivered" "$W/example
   || fail "example over TLS did not deliver everything: $(cat "$W/example_tls.out")"
 [ "$(stored_records)" -ge 200 ] \
   || fail "over TLS the collector stored $(stored_records) log records"
+# loadgen, as an operator tries such a collector.
+"$CLI" loadgen --target=127.0.0.1:$GRPC_PORT --tls_ca_file="$CERT" \
+    --tls_server_name=collector.test --tls_cert_file="$CERT" --tls_key_file="$KEY" \
+    --producers=2 --batch=100 --batches=10 --verify > "$T/loadgen.out" 2>&1 || fail "loadgen over TLS: $(cat "$T/loadgen.out")"
+grep -q "verify: .*OK" "$T/loadgen.out" || fail "loadgen over TLS: $(cat "$T/loadgen.out")"
 stop_tributaryd
 echo "PASS"

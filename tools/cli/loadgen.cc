@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/grpc_credentials.h"
 #include "base/mutex.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -33,6 +34,8 @@ constexpr char kUsage[] =
     "                         [--batch=B] [--record_bytes=S] [--rate=R] [--duration=D]\n"
     "                         [--batches=N] [--producer_prefix=P] [--acked_out=FILE]\n"
     "                         [--drain_timeout=D] [--verify]\n"
+    "                         [--tls_ca_file=F [--tls_server_name=N]\n"
+    "                          [--tls_cert_file=F --tls_key_file=F]]\n"
     "       tributary loadgen verify --data_dir=DIR --acked=FILE\n"
     "\n"
     "Streams synthetic log records over IngestService from N producers (default 4), each\n"
@@ -42,7 +45,10 @@ constexpr char kUsage[] =
     "Reconnects and resends unacked batches above the\n"
     "collector's resume point. --acked_out lists every acked batch; --verify compares\n"
     "the collector's GetStats before and after. `loadgen verify` checks a stopped\n"
-    "collector's buffer: every acked batch stored exactly once.\n";
+    "collector's buffer: every acked batch stored exactly once. --tls_ca_file speaks TLS\n"
+    "to a collector whose certificate that CA signed (--tls_server_name: the name to\n"
+    "check instead of the target's host); --tls_cert_file/--tls_key_file add a client\n"
+    "certificate (mutual TLS).\n";
 
 struct Options {
   std::string target = "127.0.0.1:4317";
@@ -57,6 +63,7 @@ struct Options {
   std::string acked_out;
   absl::Duration drain_timeout = absl::Seconds(30);
   bool verify = false;
+  std::string tls_ca_file, tls_cert_file, tls_key_file, tls_server_name;
 };
 
 // Results of one producer (merged at the end).
@@ -554,6 +561,14 @@ int LoadgenMain(const std::vector<std::string>& args) {
       good = absl::ParseDuration(value, &o.drain_timeout);
     } else if (name == "verify") {
       o.verify = value == "true";
+    } else if (name == "tls_ca_file" || name == "tls_cert_file" || name == "tls_key_file") {
+      std::string& file = name == "tls_ca_file"     ? o.tls_ca_file
+                          : name == "tls_cert_file" ? o.tls_cert_file
+                                                    : o.tls_key_file;
+      file = value;
+      good = static_cast<bool>(std::ifstream(value));
+    } else if (name == "tls_server_name") {
+      o.tls_server_name = value;
     } else if (name == "help") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -569,17 +584,26 @@ int LoadgenMain(const std::vector<std::string>& args) {
   if (o.producer_prefix.empty()) {
     o.producer_prefix = absl::StrFormat("loadgen-%08x", std::random_device{}());
   }
+  const bool tls = !o.tls_ca_file.empty();
+  if ((!tls && (!o.tls_cert_file.empty() || !o.tls_server_name.empty())) ||
+      o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    std::fprintf(stderr, "loadgen: --tls_cert_file and --tls_key_file go together, and with "
+                         "--tls_server_name need --tls_ca_file\n");
+    return 2;
+  }
 
   const BatchTemplate batch(o.batch, o.record_bytes);
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxSendMessageSize(256 << 20);
+  if (!o.tls_server_name.empty()) channel_args.SetSslTargetNameOverride(o.tls_server_name);
+  const std::shared_ptr<grpc::ChannelCredentials> credentials =
+      ChannelCredentials(tls, o.tls_ca_file, o.tls_cert_file, o.tls_key_file);
   // One connection per producer, as separate processes would have.
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < o.producers; ++i) {
     grpc::ChannelArguments a = channel_args;
     a.SetInt("loadgen.producer", i);  // distinct args: a channel of its own
-    channels.push_back(
-        grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), a));
+    channels.push_back(grpc::CreateCustomChannel(o.target, credentials, a));
   }
   tributary::v1::GetStatsResponse before;
   if (o.verify && !Stats(channels[0], &before)) {
