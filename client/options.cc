@@ -118,6 +118,16 @@ absl::Status ApplyEnvironment(ClientOptions* o) {
 
   env.Unsigned("TRIBUTARY_QUEUE_MAX_RECORDS", &o->queue.max_records);
   env.Unsigned("TRIBUTARY_QUEUE_MAX_BYTES", &o->queue.max_bytes);
+  if (const char* v = env.Get("TRIBUTARY_COMPRESSION")) {
+    const std::string c = absl::AsciiStrToLower(v);
+    if (c == "none") {
+      o->compression = Compression::kNone;
+    } else if (c == "gzip") {
+      o->compression = Compression::kGzip;
+    } else {
+      env.Problem("TRIBUTARY_COMPRESSION", v, "none or gzip");
+    }
+  }
   if (const char* v = env.Get("TRIBUTARY_BACKPRESSURE")) {
     const std::string p = absl::AsciiStrToLower(v);
     if (p == "drop") {

@@ -21,6 +21,12 @@ enum class Backpressure {
   kBlock,  // a full queue makes the log call wait (up to block_deadline)
 };
 
+// How batches travel to the collector.
+enum class Compression {
+  kNone,  // as encoded: the cheapest on CPU; right for loopback and a fast LAN
+  kGzip,  // gRPC's gzip, on the sender thread: log batches shrink several-fold
+};
+
 struct ClientOptions {
   // Collector addresses (host:port). The client talks to one at a time and
   // moves to the next when it cannot connect. Exactly-once holds per
@@ -35,6 +41,8 @@ struct ClientOptions {
     std::string key_file;
     std::string server_name;  // overrides the name checked in the certificate
   } tls;
+
+  Compression compression = Compression::kNone;
 
   struct Resource {
     std::string service_name = "unknown_service";
@@ -119,6 +127,7 @@ struct ClientOptions {
 //   TRIBUTARY_TLS                   true|false
 //   TRIBUTARY_TLS_CA_FILE, TRIBUTARY_TLS_CERT_FILE, TRIBUTARY_TLS_KEY_FILE,
 //   TRIBUTARY_TLS_SERVER_NAME       (setting any of these enables TLS)
+//   TRIBUTARY_COMPRESSION           none|gzip
 //   TRIBUTARY_QUEUE_MAX_RECORDS, TRIBUTARY_QUEUE_MAX_BYTES
 //   TRIBUTARY_BACKPRESSURE          drop|block
 //   TRIBUTARY_DROP_WAIT_US, TRIBUTARY_BLOCK_DEADLINE_MS

@@ -294,6 +294,9 @@ Sender::Sender(const ClientOptions& options, std::string producer_id, SenderSour
     if (!options_.tls.server_name.empty()) {
       args.SetSslTargetNameOverride(options_.tls.server_name);
     }
+    if (options_.compression == Compression::kGzip) {
+      args.SetCompressionAlgorithm(GRPC_COMPRESS_GZIP);
+    }
     channels_.push_back(grpc::CreateCustomChannel(endpoint, creds, args));
     stubs_.push_back(std::make_unique<grpc::GenericStub>(channels_.back()));
   }

@@ -10,8 +10,9 @@
 # 4. A collector that takes smaller batches than the app seals, and is down
 #    while the app logs: the app's batches are split to fit once it answers,
 #    and every record is stored exactly once.
-# 5. Mutual TLS: the example program, configured by TRIBUTARY_TLS_* variables,
-#    delivers to a collector that requires client certificates.
+# 5. Mutual TLS and gzip: the example program, configured by TRIBUTARY_TLS_*
+#    and TRIBUTARY_COMPRESSION, delivers to a collector that requires client
+#    certificates; so does loadgen.
 set -euo pipefail
 source tests/e2e/lib.sh
 CLI=tools/cli/tributary
@@ -202,7 +203,7 @@ grep -q "msg=listening .*grpc_tls=mutual" "$T"/stderr.* \
   || fail "no grpc_tls=mutual in: $(cat "$T"/stderr.*)"
 TRIBUTARY_ENDPOINT=127.0.0.1:$GRPC_PORT TRIBUTARY_TLS_CA_FILE=$CERT \
     TRIBUTARY_TLS_CERT_FILE=$CERT TRIBUTARY_TLS_KEY_FILE=$KEY \
-    TRIBUTARY_TLS_SERVER_NAME=collector.test \
+    TRIBUTARY_TLS_SERVER_NAME=collector.test TRIBUTARY_COMPRESSION=gzip \
     "$EXAMPLE" > "$W/example_tls.out" 2>&1 || fail "example over TLS: $(cat "$W/example_tls.out")"
 grep -q "^delivered [0-9]* records (batches: [0-9]*); 0 undelivered" "$W/example_tls.out" \
   || fail "example over TLS did not deliver everything: $(cat "$W/example_tls.out")"
