@@ -47,6 +47,7 @@ ABSL_FLAG(int, rate, 100000, "log calls per second per thread");
 ABSL_FLAG(int, delivered, 2000000, "records logged for the delivery run");
 ABSL_FLAG(std::string, dir, "/tmp/tributary-client-bench", "scratch directory (removed)");
 ABSL_FLAG(bool, baseline_only, false, "measure only the timer around an empty call, then exit");
+ABSL_FLAG(std::string, compression, "lz4", "the collector's storage.compression (lz4 or none)");
 
 // Heap allocations made by this thread.
 namespace {
@@ -208,6 +209,7 @@ int main(int argc, char** argv) {
 
   std::ofstream(root + "/config.yaml")
       << "storage:\n  data_dir: " << root << "/data\n  durability: sync\n"
+      << "  compression: " << absl::GetFlag(FLAGS_compression) << "\n"
       << "server:\n  status_log_interval: 0\n";
   tributary::bench::Process collector = tributary::bench::Spawn(
       {"collector/tributaryd", "--config=" + root + "/config.yaml", "--grpc_listen=127.0.0.1:0",
