@@ -21,6 +21,11 @@ namespace tributary::bench {
 Process Spawn(const std::vector<std::string>& argv, const std::string& log) {
   Process p;
   p.log = log;
+  // Emptied here, before the child exists: a reader polling the log must not
+  // find a line an earlier run left there (the child truncates it only once
+  // it runs).
+  const int truncate = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (truncate >= 0) close(truncate);
   p.pid = fork();
   if (p.pid == 0) {
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
