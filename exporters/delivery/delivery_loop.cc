@@ -33,7 +33,12 @@ DeliveryMetrics::DeliveryMetrics(metrics::Registry* r)
                               "caught up).",
                               {"exporter"})),
       circuit(r->AddGauge("tributary_exporter_circuit_state",
-                          "The circuit breaker: 0 closed, 1 open, 2 half-open.", {"exporter"})) {}
+                          "The circuit breaker: 0 closed, 1 open, 2 half-open.", {"exporter"})),
+      read_errors(r->AddCounter("tributary_exporter_buffer_read_errors_total",
+                                "Failed reads of the write-ahead buffer (retried every second; "
+                                "a damaged entry holds the exporter until `tributary wal "
+                                "repair`).",
+                                {"exporter"})) {}
 
 const char* CircuitName(Circuit c) {
   switch (c) {
@@ -228,9 +233,17 @@ bool DeliveryLoop::Gather(Group* group) {
     absl::StatusOr<std::vector<storage::Entry>> entries =
         buffer_->Read(from, max_entries, options_.max_read_bytes);
     if (!entries.ok()) {
+      // Not skipped: damaged data is the operator's to repair. Shown where
+      // they look (/health/ready, the status page) and counted for alerts.
+      metrics_->read_errors->With({exporter_->name()})->Add(1);
       log::WarnEvery(consumer(), absl::Seconds(30), "exporter cannot read the buffer",
                      {{"exporter", exporter_->name()},
                       {"error", std::string(entries.status().message())}});
+      {
+        MutexLock lock(&mu_);
+        status_.last_error =
+            absl::StrCat("cannot read the buffer: ", entries.status().message());
+      }
       if (!SleepUntil(now + absl::Seconds(1))) return false;
       continue;
     }

@@ -79,6 +79,7 @@ class DeliveryMetrics {
   metrics::Family<metrics::Gauge>* lag_entries;
   metrics::Family<metrics::Gauge>* lag_seconds;
   metrics::Family<metrics::Gauge>* circuit;         // 0 closed, 1 open, 2 half-open
+  metrics::Family<metrics::Counter>* read_errors;
 };
 
 enum class Circuit { kClosed = 0, kOpen = 1, kHalfOpen = 2 };

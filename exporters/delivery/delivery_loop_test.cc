@@ -4,6 +4,7 @@
 // exporters that do not wait for each other.
 #include "exporters/delivery/delivery_loop.h"
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -127,6 +128,40 @@ SendResult Permanent() {
   r.message = "400: entry too far behind";
   return r;
 }
+
+// The in-memory buffer, whose reads fail with DATA_LOSS while damaged: what
+// the RocksDB buffer answers for an entry that does not read back.
+class DamagedBuffer final : public storage::Buffer {
+ public:
+  explicit DamagedBuffer(storage::Buffer* inner) : inner_(inner) {}
+  void set_damaged(bool d) { damaged_.store(d); }
+
+  void Append(storage::AppendRequest r, storage::AppendCallback done) override {
+    inner_->Append(std::move(r), std::move(done));
+  }
+  uint64_t ResumePoint(const std::string& p) override { return inner_->ResumePoint(p); }
+  absl::StatusOr<storage::ConsumerState> OpenConsumer(const std::string& n) override {
+    return inner_->OpenConsumer(n);
+  }
+  absl::Status RemoveConsumer(const std::string& n) override { return inner_->RemoveConsumer(n); }
+  absl::StatusOr<std::vector<storage::Entry>> Read(uint64_t from, size_t max_entries,
+                                                   size_t max_bytes) override {
+    if (damaged_.load()) return absl::DataLossError("entry 0 does not decompress");
+    return inner_->Read(from, max_entries, max_bytes);
+  }
+  bool WaitForEntries(uint64_t from, absl::Time deadline) override {
+    return inner_->WaitForEntries(from, deadline);
+  }
+  absl::Status CommitCursor(const std::string& c, uint64_t next) override {
+    return inner_->CommitCursor(c, next);
+  }
+  storage::BufferStats Stats() override { return inner_->Stats(); }
+  absl::Status Close() override { return inner_->Close(); }
+
+ private:
+  storage::Buffer* const inner_;
+  std::atomic<bool> damaged_{false};
+};
 
 class DeliveryLoopTest : public ::testing::Test {
  protected:
@@ -381,6 +416,34 @@ TEST_F(DeliveryLoopTest, BatchesWithoutTheExportersSignalsAreSkippedUnparsed) {
   EXPECT_EQ(logs_only->encoded_without_logs(), 0);
   EXPECT_EQ(loop->status().records_sent, 50u);
   EXPECT_EQ(loop->status().records_dropped, 0u);
+}
+
+// A buffer that cannot be read holds the exporter where it is (nothing is
+// skipped or committed past), and says so where operators look.
+TEST_F(DeliveryLoopTest, AnUnreadableBufferHoldsTheExporterAndIsShown) {
+  Append(2, 10);
+  DamagedBuffer damaged(&buffer_);
+  damaged.set_damaged(true);
+  auto owned = std::make_unique<ScriptedExporter>("fake", kAllSignals);
+  ScriptedExporter* exporter = owned.get();
+  DeliveryLoop loop(&damaged, std::move(owned), options_, &metrics_);
+  ASSERT_TRUE(loop.Start().ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (loop.status().last_error.empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_THAT(loop.status().last_error, HasSubstr("cannot read the buffer: entry 0"));
+  EXPECT_THAT(Metrics(),
+              HasSubstr("tributary_exporter_buffer_read_errors_total{exporter=\"fake\"} "));
+  EXPECT_TRUE(exporter->received().empty());
+  EXPECT_EQ(Cursor("exporter/fake"), 0u);
+  // Repaired: delivery resumes from where it stopped, and the error clears
+  // with the first request that succeeds.
+  damaged.set_damaged(false);
+  ASSERT_TRUE(exporter->WaitForReceived(20));
+  ASSERT_TRUE(AwaitCursor("exporter/fake", buffer_.Stats().next_offset));
+  EXPECT_EQ(loop.status().last_error, "");
+  loop.Stop();
 }
 
 TEST(HasSignalsTest, WalksTheTopLevelFields) {
