@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/memory/memory_buffer.h"
+#include "storage/testing/forwarding_buffer.h"
 
 namespace tributary::exporters {
 namespace {
@@ -131,35 +132,18 @@ SendResult Permanent() {
 
 // The in-memory buffer, whose reads fail with DATA_LOSS while damaged: what
 // the RocksDB buffer answers for an entry that does not read back.
-class DamagedBuffer final : public storage::Buffer {
+class DamagedBuffer final : public storage::testing::ForwardingBuffer {
  public:
-  explicit DamagedBuffer(storage::Buffer* inner) : inner_(inner) {}
+  using ForwardingBuffer::ForwardingBuffer;
   void set_damaged(bool d) { damaged_.store(d); }
 
-  void Append(storage::AppendRequest r, storage::AppendCallback done) override {
-    inner_->Append(std::move(r), std::move(done));
-  }
-  uint64_t ResumePoint(const std::string& p) override { return inner_->ResumePoint(p); }
-  absl::StatusOr<storage::ConsumerState> OpenConsumer(const std::string& n) override {
-    return inner_->OpenConsumer(n);
-  }
-  absl::Status RemoveConsumer(const std::string& n) override { return inner_->RemoveConsumer(n); }
   absl::StatusOr<std::vector<storage::Entry>> Read(uint64_t from, size_t max_entries,
                                                    size_t max_bytes) override {
     if (damaged_.load()) return absl::DataLossError("entry 0 does not decompress");
-    return inner_->Read(from, max_entries, max_bytes);
+    return ForwardingBuffer::Read(from, max_entries, max_bytes);
   }
-  bool WaitForEntries(uint64_t from, absl::Time deadline) override {
-    return inner_->WaitForEntries(from, deadline);
-  }
-  absl::Status CommitCursor(const std::string& c, uint64_t next) override {
-    return inner_->CommitCursor(c, next);
-  }
-  storage::BufferStats Stats() override { return inner_->Stats(); }
-  absl::Status Close() override { return inner_->Close(); }
 
  private:
-  storage::Buffer* const inner_;
   std::atomic<bool> damaged_{false};
 };
 

@@ -30,6 +30,7 @@
 #include "storage/rocksdb/rocksdb_buffer.h"
 #include "storage/testing/buffer_test_util.h"
 #include "storage/testing/faulty_file_system.h"
+#include "storage/testing/forwarding_buffer.h"
 #include "tributary/v1/ingest.grpc.pb.h"
 #include "tributary/v1/query.grpc.pb.h"
 
@@ -78,14 +79,15 @@ IngestBatch MakeBatch(const std::string& producer, uint64_t seq, int logs) {
 
 // Wraps the real buffer and can hold appends back, so a test can see how
 // many a stream has in flight before any becomes durable.
-class GatedBuffer final : public storage::Buffer {
+class GatedBuffer final : public storage::testing::ForwardingBuffer {
  public:
-  explicit GatedBuffer(std::unique_ptr<storage::Buffer> inner) : inner_(std::move(inner)) {}
+  explicit GatedBuffer(std::unique_ptr<storage::Buffer> inner)
+      : ForwardingBuffer(inner.get()), owned_(std::move(inner)) {}
 
   void Append(storage::AppendRequest request, storage::AppendCallback done) override {
     MutexLock lock(&mu_);
     if (open_) {
-      inner_->Append(std::move(request), std::move(done));
+      inner()->Append(std::move(request), std::move(done));
       return;
     }
     held_.push_back({std::move(request), std::move(done)});
@@ -108,12 +110,12 @@ class GatedBuffer final : public storage::Buffer {
     ASSERT_FALSE(held_.empty());
     Held h = std::move(held_.front());
     held_.erase(held_.begin());
-    inner_->Append(std::move(h.request), std::move(h.done));
+    inner()->Append(std::move(h.request), std::move(h.done));
   }
   void Open() {
     MutexLock lock(&mu_);
     open_ = true;
-    for (Held& h : held_) inner_->Append(std::move(h.request), std::move(h.done));
+    for (Held& h : held_) inner()->Append(std::move(h.request), std::move(h.done));
     held_.clear();
   }
   size_t max_held() {
@@ -121,25 +123,9 @@ class GatedBuffer final : public storage::Buffer {
     return max_held_;
   }
 
-  uint64_t ResumePoint(const std::string& p) override { return inner_->ResumePoint(p); }
-  absl::StatusOr<storage::ConsumerState> OpenConsumer(const std::string& n) override {
-    return inner_->OpenConsumer(n);
-  }
-  absl::Status RemoveConsumer(const std::string& n) override { return inner_->RemoveConsumer(n); }
-  absl::StatusOr<std::vector<storage::Entry>> Read(uint64_t from, size_t max_entries,
-                                                   size_t max_bytes) override {
-    return inner_->Read(from, max_entries, max_bytes);
-  }
-  bool WaitForEntries(uint64_t from, absl::Time deadline) override {
-    return inner_->WaitForEntries(from, deadline);
-  }
-  absl::Status CommitCursor(const std::string& c, uint64_t next) override {
-    return inner_->CommitCursor(c, next);
-  }
-  storage::BufferStats Stats() override { return inner_->Stats(); }
   absl::Status Close() override {
     Open();
-    return inner_->Close();
+    return inner()->Close();
   }
 
  private:
@@ -147,7 +133,7 @@ class GatedBuffer final : public storage::Buffer {
     storage::AppendRequest request;
     storage::AppendCallback done;
   };
-  std::unique_ptr<storage::Buffer> inner_;
+  std::unique_ptr<storage::Buffer> owned_;
   Mutex mu_;
   bool open_ ABSL_GUARDED_BY(mu_) = true;
   std::vector<Held> held_ ABSL_GUARDED_BY(mu_);
