@@ -2,6 +2,7 @@
 #include "storage/rocksdb/rocksdb_options.h"
 #include "storage/testing/buffer_test_util.h"
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -406,10 +407,12 @@ TEST(RocksDbBufferTest, DirectIoProbeFailsWhereNoFileCanBeOpened) {
 // A buffer on tmpfs (O_DIRECT support there depends on the kernel) opens and
 // flushes either way.
 TEST(RocksDbBufferTest, OpensAndFlushesOnTmpfs) {
-  const std::string dir = absl::StrCat("/dev/shm/tributary-test-", getpid());
+  // A directory of its own: /dev/shm is shared by every sandbox, and runs of
+  // this test in separate PID namespaces can have the same pid.
+  char name[] = "/dev/shm/tributary-test-XXXXXX";
+  if (mkdtemp(name) == nullptr) GTEST_SKIP() << "no writable /dev/shm here";
+  const std::string dir = name;
   std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (!fs::create_directories(dir, ec)) GTEST_SKIP() << "no writable /dev/shm here";
   {
     auto buffer = OpenOrDie(dir);
     ASSERT_NE(buffer, nullptr);
