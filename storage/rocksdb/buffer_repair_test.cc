@@ -22,12 +22,7 @@ using testing::TestDir;
 std::string PayloadFor(int i) { return testing::Incompressible(20000, static_cast<uint64_t>(i)); }
 
 // Stored LZ4-compressed.
-std::string CompressibleFor(int i) {
-  std::string s;
-  while (s.size() < 20000) absl::StrAppend(&s, "entry ", i, " line ", s.size(), "; ");
-  s.resize(20000);
-  return s;
-}
+std::string CompressibleFor(int i) { return testing::LogLines(i, 20000); }
 
 // A buffer of `n` entries with a consumer at offset 2; optionally flushed to
 // table files.

@@ -8,12 +8,7 @@
 namespace tributary::storage::rocksdb_format {
 namespace {
 
-std::string Text(size_t bytes) {
-  std::string s;
-  while (s.size() < bytes) s += "GET /api/v1/orders 200 12ms region=eu-west-1\n";
-  s.resize(bytes);
-  return s;
-}
+std::string Text(size_t bytes) { return testing::LogLines(0, bytes); }
 
 TEST(EntryFormatTest, RawEntryRoundTrips) {
   const EntryHeader h{absl::FromUnixNanos(1700000000123456789), 42, 0};

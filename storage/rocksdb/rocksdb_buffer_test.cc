@@ -20,6 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::FakeClock;
 using testing::Incompressible;
+using testing::LogLines;
 using testing::Req;
 using testing::TestDir;
 
@@ -130,17 +131,6 @@ TEST(RocksDbBufferTest, ConsumedEntriesAreRemovedAndTheirSpaceComesBack) {
   // The table files holding the consumed entries are gone from disk.
   EXPECT_LT(DirBytes(dir), full / 4) << "before " << full;
   EXPECT_EQ(stats.disk_bytes, DirBytes(dir));
-}
-
-// Log-like text: LZ4 stores it in a fraction of its size.
-std::string LogLines(int n, size_t bytes) {
-  std::string s;
-  while (s.size() < bytes) {
-    absl::StrAppend(&s, "ts=", 1700000000 + s.size(), " level=info msg=\"request handled\" id=", n,
-                    " status=200\n");
-  }
-  s.resize(bytes);
-  return s;
 }
 
 TEST(RocksDbBufferTest, CompressiblePayloadsAreStoredCompressedAndReadBackWhole) {

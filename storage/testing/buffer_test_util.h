@@ -31,17 +31,33 @@ inline AppendRequest Req(std::string producer, uint64_t seq, std::string payload
   return r;
 }
 
-// `n` pseudo-random bytes that no compressor shrinks, so that a payload takes
-// the same room stored as appended. Tests that count bytes use these.
+// `n` random letters and digits, which LZ4 cannot shrink (it finds no
+// repeats to refer back to), so a payload takes the same room stored as
+// appended. Tests that count bytes use these; being ASCII, they also serve as
+// record bodies.
 inline std::string Incompressible(size_t n, uint64_t seed = 1) {
-  std::string s(n, '\0');
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s(n, ' ');
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
   for (char& c : s) {
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    c = static_cast<char>(x >> 56);
+    c = kAlphabet[(x >> 32) % 62];
   }
+  return s;
+}
+
+// `bytes` of log-like text for record `n`: LZ4 stores it in a fraction of its
+// size.
+inline std::string LogLines(int n, size_t bytes) {
+  std::string s;
+  while (s.size() < bytes) {
+    absl::StrAppend(&s, "ts=", 1700000000 + s.size(), " level=info msg=\"request handled\" id=", n,
+                    " status=200\n");
+  }
+  s.resize(bytes);
   return s;
 }
 

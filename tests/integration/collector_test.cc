@@ -38,6 +38,7 @@ namespace tributary::collector {
 namespace {
 
 using ::testing::HasSubstr;
+using storage::testing::Incompressible;
 using tributary::v1::IngestAck;
 using tributary::v1::IngestBatch;
 
@@ -46,22 +47,6 @@ namespace trace_v1 = ::opentelemetry::proto::collector::trace::v1;
 namespace metrics_v1 = ::opentelemetry::proto::collector::metrics::v1;
 
 uint64_t NowNanos() { return static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())); }
-
-// `n` random letters and digits, which LZ4 cannot shrink: a body that takes as
-// much room in the buffer as it has bytes, for tests that fill a disk budget.
-std::string Noise(size_t n) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  std::string s(n, ' ');
-  uint64_t x = 0x2545F4914F6CDD1Dull;
-  for (char& c : s) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    c = kAlphabet[x % 62];
-  }
-  return s;
-}
 
 IngestBatch MakeBatch(const std::string& producer, uint64_t seq, int logs) {
   IngestBatch b;
@@ -572,7 +557,7 @@ TEST_F(CollectorTest, FullBufferAnswersResourceExhaustedAndTheStreamStaysOpen) {
   // Each batch is ~50 KB: the budget is reached within a handful.
   for (int i = 0; i < 20 && !throttled; ++i) {
     IngestBatch b = MakeBatch("p", ++seq, 1);
-    b.mutable_logs(0)->set_body(Noise(50 << 10));
+    b.mutable_logs(0)->set_body(Incompressible(50 << 10));
     ASSERT_TRUE(stream->Write(b));
     ASSERT_TRUE(stream->Read(&ack));
     throttled = ack.status() == tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED;
@@ -582,7 +567,7 @@ TEST_F(CollectorTest, FullBufferAnswersResourceExhaustedAndTheStreamStaysOpen) {
   EXPECT_GT(ack.retry_after_ms(), 0u);
   // The stream is still usable: the same batch is refused again, not dropped.
   IngestBatch again = MakeBatch("p", seq, 1);
-  again.mutable_logs(0)->set_body(Noise(50 << 10));
+  again.mutable_logs(0)->set_body(Incompressible(50 << 10));
   ASSERT_TRUE(stream->Write(again));
   ASSERT_TRUE(stream->Read(&ack));
   EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED);
@@ -768,7 +753,7 @@ TEST_F(CollectorTest, OtlpThrottlingIsUnavailableWithRetryInfo) {
   const std::string now = absl::StrCat(NowNanos());
   auto logs = ParseText<logs_v1::ExportLogsServiceRequest>(absl::StrCat(
       R"(resource_logs { scope_logs { log_records { time_unix_nano: )", now,
-      R"( body { string_value: ")", Noise(40 << 10), R"(" } } } })"));
+      R"( body { string_value: ")", Incompressible(40 << 10), R"(" } } } })"));
   grpc::Status status;
   for (int i = 0; i < 5; ++i) {
     grpc::ClientContext ctx;
