@@ -28,7 +28,16 @@ mount -t tmpfs -o size=48m tmpfs "$D" || fail "cannot mount a tmpfs for the test
 
 LOADGEN=""
 cleanup() {
+  local rc=$?
   [ -n "$LOADGEN" ] && kill -KILL "$LOADGEN" 2>/dev/null || true
+  # A failure that did not say why (a command under `set -e`, the collector
+  # dying) still leaves what the collector and loadgen last said.
+  if [ "$rc" != 0 ]; then
+    for f in "$W"/stderr.* "$W/loadgen.out"; do
+      [ -e "$f" ] && { echo "--- $f:" >&2; tail -n 20 "$f" >&2; }
+    done
+  fi
+  return 0
 }
 trap 'cleanup; kill_tracked' EXIT
 
