@@ -1,5 +1,7 @@
 #include "storage/rocksdb/rocksdb_buffer.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <utility>
@@ -52,6 +54,7 @@ absl::StatusOr<std::unique_ptr<RocksDbBuffer>> RocksDbBuffer::Open(const std::st
   std::unique_ptr<RocksDbBuffer> buffer(new RocksDbBuffer(dir, std::move(options), env));
   if (absl::Status s = buffer->OpenDb(); !s.ok()) return s;
   if (absl::Status s = buffer->LoadState(); !s.ok()) return s;
+  buffer->UpdateNearFull();
   buffer->Start();
   return buffer;
 }
@@ -287,7 +290,11 @@ void RocksDbBuffer::Append(AppendRequest request, AppendCallback done) {
   if (s.ok()) {
     rocksdb::WriteOptions wo;
     wo.sync = false;
+    const bool gated = near_full_.load(std::memory_order_acquire);
+    if (gated) wal_gate_.ReaderLock();
     s = db_->Write(wo, &batch);
+    if (!s.ok()) wal_write_failed_.store(true, std::memory_order_release);
+    if (gated) wal_gate_.ReaderUnlock();
   }
   FinishWrite(offset, s, bytes, request.record_count);
 }
@@ -408,7 +415,20 @@ void RocksDbBuffer::SyncLoop() {
       requests = sync_requested_;
     }
     const absl::Time start = absl::Now();
-    const rocksdb::Status s = db_->SyncWAL();
+    const bool gated = near_full_.load(std::memory_order_acquire);
+    if (gated) wal_gate_.WriterLock();
+    // A write failed since the check above: leave the log alone until the
+    // maintenance thread has resumed RocksDB (write_error_ stops the loop).
+    const bool skip = wal_write_failed_.load(std::memory_order_acquire);
+    const rocksdb::Status s = skip ? rocksdb::Status::OK() : db_->SyncWAL();
+    if (gated) wal_gate_.WriterUnlock();
+    if (skip) {
+      MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return write_error_ || stop_threads_;
+      }, absl::Milliseconds(100));
+      continue;
+    }
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     std::vector<Completion> completions;
     {
@@ -735,6 +755,16 @@ void RocksDbBuffer::ReclaimFiles() {
   }
 }
 
+void RocksDbBuffer::UpdateNearFull() {
+  // Room for a few memtables and log files; below it a write may find the
+  // disk full.
+  const uint64_t margin = std::max<uint64_t>(1ull << 30, 2 * options_.memory_budget_bytes);
+  struct statvfs fs;
+  const bool near = statvfs(dir_.c_str(), &fs) == 0 &&
+                    static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < margin;
+  near_full_.store(near, std::memory_order_release);
+}
+
 uint64_t RocksDbBuffer::MeasureDiskBytes() const {
   uint64_t total = 0;
   std::error_code ec;
@@ -770,6 +800,7 @@ void RocksDbBuffer::RunMaintenance() {
     ForgetIdleProducersLocked();
   }
   ReclaimFiles();
+  UpdateNearFull();
   const uint64_t disk = MeasureDiskBytes();
   bool try_resume = false;
   {
@@ -785,6 +816,7 @@ void RocksDbBuffer::RunMaintenance() {
     MutexLock lock(&mu_);
     if (resumed.ok()) {
       write_error_ = false;
+      wal_write_failed_.store(false, std::memory_order_release);
     } else if (!resumed.IsBusy()) {
       last_error_ = absl::StrCat("cannot resume writing after an I/O error: ", resumed.ToString());
     }

@@ -17,6 +17,7 @@
 // DATA_LOSS and points at `tributary wal verify|repair`.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -29,6 +30,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "base/mutex.h"
 #include "rocksdb/db.h"
 #include "storage/buffer.h"
@@ -120,6 +122,9 @@ class RocksDbBuffer final : public Buffer {
   void FailAllPendingLocked(const std::string& why, std::vector<Completion>* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaintenanceLoop();
+  // Whether the file system holding the buffer has less than a margin free
+  // (statvfs); updated at open and by the maintenance thread.
+  void UpdateNearFull();
   void FinishWrite(uint64_t offset, const rocksdb::Status& status, uint64_t payload_bytes,
                    uint32_t records);
   // Completes appends and waiting duplicates that durable_end_ now covers.
@@ -152,6 +157,15 @@ class RocksDbBuffer final : public Buffer {
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
 
   // Serialises housekeeping rounds and Close's release of the database.
+  // RocksDB asserts (it aborts the process: Debian builds it with assertions)
+  // when a log writer that failed is synced, and a write can fail between the
+  // syncer's check of write_error_ and its SyncWAL. A failed write is a full
+  // disk in practice, so on a nearly full file system writes hold this shared
+  // and the syncer exclusively, and a failed write sets wal_write_failed_
+  // before letting go; elsewhere nothing waits on it.
+  absl::Mutex wal_gate_;
+  std::atomic<bool> near_full_{false};
+  std::atomic<bool> wal_write_failed_{false};
   // Acquired before mu_.
   Mutex maintenance_mu_;
   // Serialises cursor commits. Acquired before mu_.
