@@ -1,6 +1,7 @@
 #include "collector/ingest/ingest_service.h"
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -114,16 +115,38 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     StartRead(&read_buf_);
   }
 
+  // The batch is taken out of the read buffer and the next read is started
+  // before this one is parsed, so one stream's batches are parsed and
+  // sanitized on one thread while the batch before is appended (compressed
+  // and written) on another: a single producer is not held to one core.
+  // Appends still happen in the order the batches arrived (see Sequence).
   void OnReadDone(bool ok) override {
-    if (ok) HandleBatch();
+    std::unique_ptr<Item> item;
+    if (ok) {
+      item = std::make_unique<Item>();
+      item->received = absl::Now();
+      item->size = read_buf_.Length();
+      item->wire = Flatten(read_buf_);
+      read_buf_.Clear();
+    }
     Actions actions;
     {
       MutexLock lock(&mu_);
       read_pending_ = false;
-      if (!ok) reads_done_ = true;
+      if (ok) {
+        slots_.push_back(std::make_unique<Slot>());
+        item->slot = slots_.back().get();
+        item->ticket = next_read_ticket_++;
+        item->batch = TakeBatchLocked();
+      } else {
+        reads_done_ = true;
+      }
       actions = NextLocked();
     }
     Run(actions);
+    if (!ok) return;
+    Parse(item.get());
+    Sequence(std::move(item));
   }
 
   void OnWriteDone(bool ok) override {
@@ -159,6 +182,21 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   struct Slot {
     bool ready = false;
     IngestAck ack;
+  };
+
+  // One received batch on its way through Parse (any thread) and Order (in
+  // arrival order).
+  struct Item {
+    Slot* slot = nullptr;
+    uint64_t ticket = 0;  // arrival order on this stream
+    absl::Time received;
+    size_t size = 0;
+    std::string wire;
+    std::unique_ptr<tributary::v1::IngestBatch> batch;
+    // Set by Parse when the batch is answered without being submitted.
+    std::optional<IngestAck> refused;
+    const char* refused_as = nullptr;  // the batches{outcome} label for it
+    std::optional<PreparedBatch> prepared;
   };
 
   // What to start once the lock is released.
@@ -230,86 +268,133 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     Run(actions);
   }
 
-  Slot* NewSlot() {
-    MutexLock lock(&mu_);
-    slots_.push_back(std::make_unique<Slot>());
-    return slots_.back().get();
+  // The work that depends on no other batch: size check, parse, and the
+  // ingestor's Prepare (validation, redaction). Runs on whichever thread
+  // delivered the read, possibly alongside Order for an earlier batch.
+  void Parse(Item* item) {
+    if (item->size > config_.max_message_bytes) {
+      item->refused_as = "oversized";
+      item->refused = InvalidAck(ScanBatchHeader(item->wire).seq,
+                                 absl::StrCat("batch of ", item->size,
+                                              " bytes exceeds server.max_message_bytes (",
+                                              config_.max_message_bytes,
+                                              "); send smaller batches"));
+      return;
+    }
+    tributary::v1::IngestBatch& batch = *item->batch;
+    if (!batch.ParseFromString(item->wire)) {
+      item->refused_as = "malformed";
+      item->refused = InvalidAck(ScanBatchHeader(item->wire).seq,
+                                 "malformed batch: not a valid tributary.v1.IngestBatch");
+      return;
+    }
+    if (batch.producer_id().empty()) {
+      item->refused_as = "invalid";
+      item->refused = InvalidAck(batch.seq(), "producer_id is required");
+      return;
+    }
+    if (batch.seq() == 0) return;  // a handshake: answered in Order
+    item->prepared =
+        ingestor_->Prepare(Protocol::kStream, &batch, std::move(item->wire), item->received);
   }
 
-  // Called with the read buffer filled; only one read is outstanding at a
-  // time, so read_buf_ and batch_ are this thread's alone.
-  void HandleBatch() {
-    const absl::Time received = absl::Now();
-    const size_t size = read_buf_.Length();
-    Slot* slot = NewSlot();
-    std::string wire = Flatten(read_buf_);
-    read_buf_.Clear();
+  // Runs Order for parsed batches in arrival order. Whichever thread finds
+  // the next batch due takes it, and the ones after it that are parsed by
+  // then; a thread whose batch is not due yet leaves it for that one.
+  void Sequence(std::unique_ptr<Item> item) {
+    {
+      MutexLock lock(&mu_);
+      const uint64_t ticket = item->ticket;
+      parsed_.emplace(ticket, std::move(item));
+      if (ordering_) return;
+      ordering_ = true;
+    }
+    for (;;) {
+      std::unique_ptr<Item> next;
+      {
+        MutexLock lock(&mu_);
+        auto it = parsed_.find(next_order_ticket_);
+        if (it == parsed_.end()) {
+          ordering_ = false;
+          return;
+        }
+        next = std::move(it->second);
+        parsed_.erase(it);
+        ++next_order_ticket_;
+      }
+      Order(next.get());
+      ReturnBatch(std::move(next->batch));
+    }
+  }
 
-    if (size > config_.max_message_bytes) {
-      ingestor_->CountRefused(Protocol::kStream, "oversized", size);
-      Complete(slot, InvalidAck(ScanBatchHeader(wire).seq,
-                                absl::StrCat("batch of ", size,
-                                             " bytes exceeds server.max_message_bytes (",
-                                             config_.max_message_bytes,
-                                             "); send smaller batches")));
+  // What must follow the producer's order: the stream's producer and resume
+  // point, refusals after an earlier refusal, and the append itself.
+  void Order(Item* item) {
+    if (item->refused) {
+      ingestor_->CountRefused(Protocol::kStream, item->refused_as, item->size);
+      Complete(item->slot, std::move(*item->refused));
       return;
     }
-    batch_.Clear();
-    if (!batch_.ParseFromString(wire)) {
-      ingestor_->CountRefused(Protocol::kStream, "malformed", size);
-      Complete(slot, InvalidAck(ScanBatchHeader(wire).seq,
-                                "malformed batch: not a valid tributary.v1.IngestBatch"));
-      return;
-    }
-    const uint64_t seq = batch_.seq();
-    if (batch_.producer_id().empty()) {
-      ingestor_->CountRefused(Protocol::kStream, "invalid", size);
-      Complete(slot, InvalidAck(seq, "producer_id is required"));
-      return;
-    }
-    if (have_producer_ && batch_.producer_id() != producer_id_) {
-      ingestor_->CountRefused(Protocol::kStream, "invalid", size);
-      Complete(slot, InvalidAck(seq, "producer_id changed within one stream; open a "
-                                     "stream per producer"));
+    const tributary::v1::IngestBatch& batch = *item->batch;
+    const uint64_t seq = batch.seq();
+    if (have_producer_ && batch.producer_id() != producer_id_) {
+      ingestor_->CountRefused(Protocol::kStream, "invalid", item->size);
+      Complete(item->slot, InvalidAck(seq, "producer_id changed within one stream; open a "
+                                           "stream per producer"));
       return;
     }
     if (!have_producer_) {
       // The first ack on the stream carries the resume point, read before
       // anything on this stream is appended.
-      const uint64_t resume = ingestor_->ResumePoint(batch_.producer_id());
+      const uint64_t resume = ingestor_->ResumePoint(batch.producer_id());
       MutexLock lock(&mu_);
-      producer_id_ = batch_.producer_id();
+      producer_id_ = batch.producer_id();
       resume_seq_ = resume;
       have_producer_ = true;
     }
     if (seq == 0) {
       // Handshake: nothing to store; the ack carries the resume point.
-      ingestor_->CountRefused(Protocol::kStream, "handshake", size);
+      ingestor_->CountRefused(Protocol::kStream, "handshake", item->size);
       IngestAck ack;
       ack.set_seq(0);
       ack.set_status(tributary::v1::ACK_STATUS_OK);
       ack.set_has_resume_seq(true);
-      ack.set_resume_seq(ingestor_->ResumePoint(batch_.producer_id()));
+      ack.set_resume_seq(ingestor_->ResumePoint(batch.producer_id()));
       ack.set_max_batch_bytes(config_.max_message_bytes);
-      Complete(slot, std::move(ack));
+      Complete(item->slot, std::move(ack));
       return;
     }
-    ingestor_->CountBytes(Protocol::kStream, size);
+    ingestor_->CountBytes(Protocol::kStream, item->size);
     const absl::Duration retry_after = ingestor_->retry_after();
     if (std::optional<IngestAck> refused = RefuseAfterEarlierRefusal(seq, retry_after)) {
       ingestor_->CountRefused(Protocol::kStream, "throttled", 0);
-      Complete(slot, std::move(*refused));
+      Complete(item->slot, std::move(*refused));
       return;
     }
-    ingestor_->Submit(Protocol::kStream, &batch_, std::move(wire), received,
-                      [this, slot, seq, retry_after](IngestOutcome outcome) {
-                        IngestAck ack = MakeAck(seq, outcome, retry_after);
-                        if (ack.status() == tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED ||
-                            ack.status() == tributary::v1::ACK_STATUS_UNAVAILABLE) {
-                          NoteRefusal(ack);
-                        }
-                        Complete(slot, std::move(ack));
-                      });
+    ingestor_->Store(std::move(*item->prepared),
+                     [this, slot = item->slot, seq, retry_after](IngestOutcome outcome) {
+                       IngestAck ack = MakeAck(seq, outcome, retry_after);
+                       if (ack.status() == tributary::v1::ACK_STATUS_RESOURCE_EXHAUSTED ||
+                           ack.status() == tributary::v1::ACK_STATUS_UNAVAILABLE) {
+                         NoteRefusal(ack);
+                       }
+                       Complete(slot, std::move(ack));
+                     });
+  }
+
+  // Parsed batches are reused, keeping the capacity their fields grew to.
+  std::unique_ptr<tributary::v1::IngestBatch> TakeBatchLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (spare_batches_.empty()) return std::make_unique<tributary::v1::IngestBatch>();
+    std::unique_ptr<tributary::v1::IngestBatch> batch = std::move(spare_batches_.back());
+    spare_batches_.pop_back();
+    return batch;
+  }
+
+  void ReturnBatch(std::unique_ptr<tributary::v1::IngestBatch> batch) {
+    batch->Clear();
+    MutexLock lock(&mu_);
+    spare_batches_.push_back(std::move(batch));
   }
 
   // Once a batch was refused for a retryable reason, the later batches the
@@ -347,7 +432,6 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
 
   // Touched only by the one outstanding read.
   grpc::ByteBuffer read_buf_;
-  tributary::v1::IngestBatch batch_;
 
   Mutex mu_;
   grpc::ByteBuffer write_buf_ ABSL_GUARDED_BY(mu_);
@@ -358,7 +442,14 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  // Written by the read path under mu_; read there without it.
+  uint64_t next_read_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_order_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  // Parsed batches waiting for their turn in Order, by ticket.
+  std::map<uint64_t, std::unique_ptr<Item>> parsed_ ABSL_GUARDED_BY(mu_);
+  bool ordering_ ABSL_GUARDED_BY(mu_) = false;  // a thread is running Sequence's loop
+  std::vector<std::unique_ptr<tributary::v1::IngestBatch>> spare_batches_ ABSL_GUARDED_BY(mu_);
+  // Written by Order (one thread at a time, handed over under mu_) under mu_;
+  // read there without it.
   bool have_producer_ = false;
   std::string producer_id_;
   uint64_t resume_seq_ ABSL_GUARDED_BY(mu_) = 0;

@@ -3,7 +3,10 @@
 // Each stream is a reactor that keeps reading while earlier batches wait for
 // their fsync (up to server.max_in_flight_per_stream batches), so a stream is
 // never serialised on fsync, and batches from all streams share the buffer's
-// group commit. Acks go back in the order the batches came in. Messages are
+// group commit. It also parses and sanitizes the next batches while an earlier
+// one is being appended (compressed and written), on another of gRPC's
+// threads, so one producer is not held to one core; appends still happen in
+// the order the batches came in, and so do the acks. Messages are
 // taken as raw bytes and parsed here, so a malformed or oversized batch is
 // answered on its own (INVALID, with a message) and the stream goes on.
 #pragma once

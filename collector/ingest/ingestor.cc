@@ -109,46 +109,70 @@ void Ingestor::CountRefused(Protocol protocol, const char* outcome, uint64_t wir
   batches_->With({ProtocolName(protocol), outcome})->Add();
 }
 
-void Ingestor::Submit(Protocol protocol, tributary::v1::IngestBatch* batch, std::string wire,
-                      absl::Time received, IngestCallback done) {
-  PerProtocol& pp = per_protocol_[static_cast<int>(protocol)];
-  pp.received[static_cast<int>(Signal::kLogs)]->Add(static_cast<uint64_t>(batch->logs_size()));
-  pp.received[static_cast<int>(Signal::kMetrics)]->Add(
-      static_cast<uint64_t>(batch->metrics_size()));
-  pp.received[static_cast<int>(Signal::kSpans)]->Add(static_cast<uint64_t>(batch->spans_size()));
+PreparedBatch Ingestor::Prepare(Protocol protocol, tributary::v1::IngestBatch* batch,
+                               std::string wire, absl::Time received) {
+  PreparedBatch prepared;
+  prepared.protocol = protocol;
+  prepared.received = received;
+  prepared.received_records[static_cast<int>(Signal::kLogs)] =
+      static_cast<uint64_t>(batch->logs_size());
+  prepared.received_records[static_cast<int>(Signal::kMetrics)] =
+      static_cast<uint64_t>(batch->metrics_size());
+  prepared.received_records[static_cast<int>(Signal::kSpans)] =
+      static_cast<uint64_t>(batch->spans_size());
+  IngestOutcome& outcome = prepared.outcome;
 
-  IngestOutcome outcome;
   // A re-send of a batch that is already durable: answer without doing the
   // work again. (One whose original is still being written is caught by the
-  // buffer's own dedupe.)
+  // buffer's own dedupe.) The resume point only grows, so this holds whenever
+  // it is checked.
   if (!batch->producer_id().empty() && batch->seq() > 0 &&
       batch->seq() <= buffer_->ResumePoint(batch->producer_id())) {
+    prepared.decided = true;
     outcome.kind = IngestOutcome::Kind::kDuplicate;
-    pp.duplicate_records->Add(RecordCount(*batch));
-    CountOutcome(protocol, outcome, received);
-    std::move(done)(std::move(outcome));
-    return;
+    prepared.request.record_count = RecordCount(*batch);
+    return prepared;
   }
 
   outcome.report = sanitizer_.Apply(batch);
   if (!outcome.report.batch_error.empty()) {
+    prepared.decided = true;
     outcome.kind = IngestOutcome::Kind::kInvalid;
     outcome.message = outcome.report.batch_error;
-    CountOutcome(protocol, outcome, received);
-    std::move(done)(std::move(outcome));
-    return;
+    return prepared;
   }
   const uint32_t accepted = outcome.report.TotalAccepted();
-  const bool changed = outcome.report.Changed();
   if (accepted == 0) {
+    prepared.decided = true;
     outcome.kind = IngestOutcome::Kind::kNothingToStore;
+    return prepared;
+  }
+  storage::AppendRequest& request = prepared.request;
+  request.payload = (!outcome.report.Changed() && !wire.empty()) ? std::move(wire)
+                                                                  : batch->SerializeAsString();
+  request.producer_id = batch->producer_id();
+  request.seq = batch->seq();
+  request.record_count = accepted;
+  return prepared;
+}
+
+void Ingestor::Store(PreparedBatch prepared, IngestCallback done) {
+  const Protocol protocol = prepared.protocol;
+  const absl::Time received = prepared.received;
+  PerProtocol& pp = per_protocol_[static_cast<int>(protocol)];
+  for (int s = 0; s < kSignals; ++s) pp.received[s]->Add(prepared.received_records[s]);
+  IngestOutcome outcome = std::move(prepared.outcome);
+  if (prepared.decided) {
+    if (outcome.kind == IngestOutcome::Kind::kDuplicate) {
+      pp.duplicate_records->Add(prepared.request.record_count);
+    }
     CountOutcome(protocol, outcome, received);
     std::move(done)(std::move(outcome));
     return;
   }
 
-  storage::AppendRequest request;
-  request.payload = (!changed && !wire.empty()) ? std::move(wire) : batch->SerializeAsString();
+  storage::AppendRequest request = std::move(prepared.request);
+  const uint32_t accepted = request.record_count;
   // Memory stays bounded however many senders there are: past the limit a
   // batch is refused with a retry delay rather than held.
   const uint64_t bytes = request.payload.size();
@@ -163,9 +187,6 @@ void Ingestor::Submit(Protocol protocol, tributary::v1::IngestBatch* batch, std:
     return;
   }
   in_flight_bytes_gauge_->Add(static_cast<double>(bytes));
-  request.producer_id = batch->producer_id();
-  request.seq = batch->seq();
-  request.record_count = accepted;
 
   buffer_->Append(
       std::move(request),

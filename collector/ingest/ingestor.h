@@ -43,6 +43,18 @@ struct IngestOutcome {
 // Runs once, possibly on a buffer thread; must not block.
 using IngestCallback = absl::AnyInvocable<void(IngestOutcome) &&>;
 
+// A batch between the two halves of Submit: sanitized and ready to append, or
+// with its outcome already decided (a re-send of a durable batch, nothing
+// left to store, refused as a whole).
+struct PreparedBatch {
+  Protocol protocol = Protocol::kStream;
+  absl::Time received;
+  uint64_t received_records[kSignals] = {};
+  bool decided = false;  // true: Store reports `outcome` without appending
+  IngestOutcome outcome;
+  storage::AppendRequest request;
+};
+
 class Ingestor {
  public:
   Ingestor(storage::Buffer* buffer, const Config& config, metrics::Registry* registry,
@@ -53,7 +65,18 @@ class Ingestor {
   // sanitizing changed nothing they are stored as they are, saving a
   // serialization. `received` is when the batch arrived (for ack latency).
   void Submit(Protocol protocol, tributary::v1::IngestBatch* batch, std::string wire,
-              absl::Time received, IngestCallback done);
+              absl::Time received, IngestCallback done) {
+    Store(Prepare(protocol, batch, std::move(wire), received), std::move(done));
+  }
+
+  // Submit in two halves, for a stream that sanitizes one batch while the
+  // one before it is appended. Prepare is the CPU work and depends on no
+  // other batch, so it may run on any thread in any order; Store appends,
+  // and must be called in the order the producer sent its batches (its seq
+  // order), because the buffer's dedupe keeps the highest seq it stored.
+  PreparedBatch Prepare(Protocol protocol, tributary::v1::IngestBatch* batch, std::string wire,
+                        absl::Time received);
+  void Store(PreparedBatch prepared, IngestCallback done);
 
   // The highest durable seq for `producer_id` (0 if none).
   uint64_t ResumePoint(const std::string& producer_id) { return buffer_->ResumePoint(producer_id); }

@@ -125,9 +125,64 @@ class GatedBuffer final : public storage::testing::ForwardingBuffer {
   size_t max_held_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// Wraps the real buffer and keeps the first append inside the Append call
+// until released, the caller's thread busy as while a batch is compressed and
+// written, and counts the ResumePoint lookups made in the meantime.
+class StallingBuffer final : public storage::testing::ForwardingBuffer {
+ public:
+  explicit StallingBuffer(std::unique_ptr<storage::Buffer> inner)
+      : ForwardingBuffer(inner.get()), owned_(std::move(inner)) {}
+
+  void Append(storage::AppendRequest request, storage::AppendCallback done) override {
+    {
+      MutexLock lock(&mu_);
+      if (appends_++ == 0) {
+        stalled_ = true;
+        mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return released_; });
+      }
+    }
+    inner()->Append(std::move(request), std::move(done));
+  }
+  uint64_t ResumePoint(const std::string& producer_id) override {
+    {
+      MutexLock lock(&mu_);
+      ++lookups_;
+    }
+    return inner()->ResumePoint(producer_id);
+  }
+  // Waits until the first append is held (false at the deadline).
+  bool AwaitStall() {
+    MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stalled_; },
+                                absl::Seconds(20));
+  }
+  bool AwaitLookups(int n) {
+    MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(
+        [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return lookups_ >= n; }, absl::Seconds(20));
+  }
+  void Release() {
+    MutexLock lock(&mu_);
+    released_ = true;
+  }
+  absl::Status Close() override {
+    Release();
+    return inner()->Close();
+  }
+
+ private:
+  std::unique_ptr<storage::Buffer> owned_;
+  Mutex mu_;
+  int appends_ ABSL_GUARDED_BY(mu_) = 0;
+  int lookups_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stalled_ ABSL_GUARDED_BY(mu_) = false;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 class CollectorTest : public ::testing::Test {
  protected:
-  void Start(const std::function<void(Config&)>& tweak = {}, bool gated = false) {
+  void Start(const std::function<void(Config&)>& tweak = {}, bool gated = false,
+             bool stalling = false) {
     config_.storage.data_dir = storage::testing::TestDir("collector");
     config_.server.grpc_listen = "127.0.0.1:0";
     config_.server.http_listen = "127.0.0.1:0";
@@ -139,7 +194,7 @@ class CollectorTest : public ::testing::Test {
     // (Debian's RocksDB is not instrumented).
     buffer = std::make_unique<storage::MemoryBuffer>(config_.storage.buffer);
 #else
-    if (gated) {
+    if (gated || stalling) {
       auto real = storage::RocksDbBuffer::Open(config_.storage.data_dir, config_.storage.buffer);
       ASSERT_TRUE(real.ok()) << real.status();
       buffer = std::move(*real);
@@ -149,6 +204,11 @@ class CollectorTest : public ::testing::Test {
       auto g = std::make_unique<GatedBuffer>(std::move(buffer));
       gate_ = g.get();
       buffer = std::move(g);
+    }
+    if (stalling) {
+      auto s = std::make_unique<StallingBuffer>(std::move(buffer));
+      stall_ = s.get();
+      buffer = std::move(s);
     }
     auto daemon = Daemon::Start(config_, std::move(buffer));
     ASSERT_TRUE(daemon.ok()) << daemon.status();
@@ -183,6 +243,7 @@ class CollectorTest : public ::testing::Test {
   Config config_;
   std::unique_ptr<Daemon> daemon_;
   GatedBuffer* gate_ = nullptr;
+  StallingBuffer* stall_ = nullptr;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tributary::v1::IngestService::Stub> ingest_;
 };
@@ -301,6 +362,33 @@ TEST_F(CollectorTest, KeepsReadingWhileEarlierBatchesWaitForDurability) {
   EXPECT_EQ(gate_->max_held(), 3u);
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(CollectorTest, PreparesTheNextBatchesWhileTheOneBeforeIsBeingAppended) {
+  Start([](Config& c) { c.server.max_in_flight_per_stream = 4; }, /*gated=*/false,
+        /*stalling=*/true);
+  grpc::ClientContext ctx;
+  auto stream = ingest_->Stream(&ctx);
+  for (uint64_t seq = 1; seq <= 4; ++seq) ASSERT_TRUE(stream->Write(MakeBatch("p", seq, 10)));
+  ASSERT_TRUE(stall_->AwaitStall());
+  // Preparing a batch starts by checking it against the producer's resume
+  // point, and the stream looks the resume point up once before its first
+  // append: five lookups in all. Handled one batch at a time, the stream
+  // would make two and then wait for batch 1's append to return; instead
+  // batches 2-4 get that far while the thread appending batch 1 is busy.
+  EXPECT_TRUE(stall_->AwaitLookups(5));
+  stall_->Release();
+  for (uint64_t seq = 1; seq <= 4; ++seq) {
+    IngestAck ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.seq(), seq);
+    EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK) << ack.message();
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  const std::vector<IngestBatch> stored = Stored();
+  ASSERT_EQ(stored.size(), 4u);
+  for (size_t i = 0; i < stored.size(); ++i) EXPECT_EQ(stored[i].seq(), i + 1);
 }
 
 TEST_F(CollectorTest, BatchesBeyondTheInFlightByteLimitAreRefusedNotHeld) {
@@ -513,6 +601,46 @@ TEST_F(CollectorTest, ClientsMayPingOftenEvenOnAnIdleStream) {
   EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
   ASSERT_TRUE(stream->WritesDone());
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(CollectorTest, ManyBatchesInFlightOfEveryKindAreAnsweredAndStoredInOrder) {
+  Start([](Config& c) {
+    c.server.max_message_bytes = 64 << 10;
+    c.server.max_in_flight_per_stream = 8;
+  });
+  RawStream raw(channel_, "/tributary.v1.IngestService/Stream");
+  // Written back to back before any ack is read, so several are parsed at
+  // once on different threads.
+  constexpr uint64_t kBatches = 60;
+  std::map<uint64_t, tributary::v1::AckStatus> expected;
+  std::vector<std::string> wires;
+  for (uint64_t seq = 1; seq <= kBatches; ++seq) {
+    if (seq % 7 == 3) {
+      wires.push_back(MakeBatch("p", seq, 1).SerializeAsString() + "\x2a\xff\x01");
+      expected[seq] = tributary::v1::ACK_STATUS_INVALID;  // malformed
+    } else if (seq % 11 == 5) {
+      IngestBatch big = MakeBatch("p", seq, 1);
+      big.mutable_logs(0)->set_body(std::string(100 << 10, 'x'));
+      wires.push_back(big.SerializeAsString());
+      expected[seq] = tributary::v1::ACK_STATUS_INVALID;  // oversized
+    } else {
+      wires.push_back(MakeBatch("p", seq, 1 + seq % 5).SerializeAsString());
+      expected[seq] = tributary::v1::ACK_STATUS_OK;
+    }
+  }
+  for (const std::string& w : wires) raw.Write(w);
+  for (uint64_t seq = 1; seq <= kBatches; ++seq) {
+    const IngestAck ack = raw.Read();
+    EXPECT_EQ(ack.seq(), seq);
+    EXPECT_EQ(ack.status(), expected[seq]) << "seq " << seq << ": " << ack.message();
+  }
+  std::vector<uint64_t> want, got;
+  for (const auto& [seq, status] : expected) {
+    if (status == tributary::v1::ACK_STATUS_OK) want.push_back(seq);
+  }
+  for (const IngestBatch& b : Stored()) got.push_back(b.seq());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(daemon_->buffer()->ResumePoint("p"), want.back());
 }
 
 TEST_F(CollectorTest, MalformedAndOversizedBatchesAreAnsweredAndTheStreamGoesOn) {
