@@ -300,6 +300,15 @@ void Daemon::RegisterBufferMetrics() {
           static_cast<double>(s.disk_bytes));
     gauge("tributary_buffer_max_bytes", "The buffer's disk budget (0 = unbounded).",
           static_cast<double>(s.max_bytes));
+    if (s.filesystem_free_bytes.has_value()) {
+      gauge("tributary_buffer_filesystem_free_bytes",
+            "Free space on the file system holding the buffer.",
+            static_cast<double>(*s.filesystem_free_bytes));
+      gauge("tributary_buffer_filesystem_nearly_full",
+            "1 while the file system holding the buffer has less than max(1 GiB, twice "
+            "storage.memory_budget) free; WAL writes and fsyncs then exclude each other.",
+            s.filesystem_nearly_full ? 1 : 0);
+    }
     gauge("tributary_buffer_budget_used_ratio",
           "Retained payload bytes over the disk budget (0 when unbounded).",
           s.max_bytes > 0 ? static_cast<double>(s.bytes) / static_cast<double>(s.max_bytes) : 0);

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,11 @@ struct BufferStats {
   uint64_t bytes = 0;           // payload bytes retained, as stored (after compression)
   uint64_t max_bytes = 0;       // the configured budget (0 = unbounded)
   uint64_t disk_bytes = 0;      // measured size of the buffer's files
+  // Free space on the file system holding the files (unset: no files, or it
+  // could not be told), and whether it is below the margin where writes and
+  // fsyncs are made to exclude each other (see RocksDbBuffer).
+  std::optional<uint64_t> filesystem_free_bytes;
+  bool filesystem_nearly_full = false;
   absl::Time oldest_append_time = absl::InfinitePast();
   uint64_t appends = 0;
   uint64_t appended_payload_bytes = 0;  // payload bytes appended, as received

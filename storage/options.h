@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -47,6 +49,9 @@ struct BufferOptions {
   uint64_t memory_budget_bytes = 256ull << 20;
   // Time source; tests inject a fake one.
   std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // Free bytes on the file system holding `dir` (nullopt if it cannot be
+  // told). Unset: statvfs. Tests inject a fake one.
+  std::function<std::optional<uint64_t>(const std::string& dir)> free_space;
 };
 
 }  // namespace tributary::storage

@@ -389,6 +389,7 @@ void RocksDbBuffer::CollectDurableLocked(std::vector<Completion>* out) {
 
 void RocksDbBuffer::SyncLoop() {
   const bool sync_mode = options_.durability == Durability::kSync;
+  absl::Time last_space_check = absl::Now();
   for (;;) {
     uint64_t target = 0;
     uint64_t requests = 0;  // commits waiting when this fsync starts are covered by it
@@ -415,6 +416,10 @@ void RocksDbBuffer::SyncLoop() {
       requests = sync_requested_;
     }
     const absl::Time start = absl::Now();
+    if (start - last_space_check >= absl::Milliseconds(10)) {
+      UpdateNearFull();
+      last_space_check = start;
+    }
     const bool gated = near_full_.load(std::memory_order_acquire);
     if (gated) wal_gate_.WriterLock();
     // A write failed since the check above: leave the log alone until the
@@ -759,10 +764,14 @@ void RocksDbBuffer::UpdateNearFull() {
   // Room for a few memtables and log files; below it a write may find the
   // disk full.
   const uint64_t margin = std::max<uint64_t>(1ull << 30, 2 * options_.memory_budget_bytes);
-  struct statvfs fs;
-  const bool near = statvfs(dir_.c_str(), &fs) == 0 &&
-                    static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < margin;
-  near_full_.store(near, std::memory_order_release);
+  std::optional<uint64_t> free_bytes;
+  if (options_.free_space) {
+    free_bytes = options_.free_space(dir_);
+  } else if (struct statvfs fs; statvfs(dir_.c_str(), &fs) == 0) {
+    free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  }
+  free_bytes_.store(free_bytes.value_or(kFreeUnknown), std::memory_order_relaxed);
+  near_full_.store(free_bytes.has_value() && *free_bytes < margin, std::memory_order_release);
 }
 
 uint64_t RocksDbBuffer::MeasureDiskBytes() const {
@@ -840,6 +849,11 @@ BufferStats RocksDbBuffer::Stats() {
   s.bytes = retained_bytes_;
   s.max_bytes = options_.max_disk_bytes;
   s.disk_bytes = disk_bytes_;
+  if (const uint64_t free_bytes = free_bytes_.load(std::memory_order_relaxed);
+      free_bytes != kFreeUnknown) {
+    s.filesystem_free_bytes = free_bytes;
+  }
+  s.filesystem_nearly_full = near_full_.load(std::memory_order_acquire);
   for (const Block& b : blocks_) {
     if (b.entries > 0) {
       s.oldest_append_time = b.oldest;

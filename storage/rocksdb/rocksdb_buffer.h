@@ -123,7 +123,9 @@ class RocksDbBuffer final : public Buffer {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaintenanceLoop();
   // Whether the file system holding the buffer has less than a margin free
-  // (statvfs); updated at open and by the maintenance thread.
+  // (statvfs); updated at open, by the maintenance thread, and by the syncer
+  // at most every 10 ms (so the gate below closes within milliseconds of the
+  // disk getting close to full, not a maintenance interval later).
   void UpdateNearFull();
   void FinishWrite(uint64_t offset, const rocksdb::Status& status, uint64_t payload_bytes,
                    uint32_t records);
@@ -165,6 +167,8 @@ class RocksDbBuffer final : public Buffer {
   // before letting go; elsewhere nothing waits on it.
   absl::Mutex wal_gate_;
   std::atomic<bool> near_full_{false};
+  static constexpr uint64_t kFreeUnknown = ~uint64_t{0};
+  std::atomic<uint64_t> free_bytes_{kFreeUnknown};  // as last measured
   std::atomic<bool> wal_write_failed_{false};
   // Acquired before mu_.
   Mutex maintenance_mu_;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -209,6 +210,49 @@ TEST(RocksDbBufferTest, ReadCountsPayloadsAsAppendedAgainstMaxBytes) {
   auto read = buffer->Read(0, 10, 15000);
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(read->size(), 1u);
+}
+
+// Appends until the buffer reports `nearly_full` (false if it has not within
+// 10 s). Each append makes the syncer run, and it measures the free space
+// again at most every 10 ms.
+bool AppendUntilNearlyFullIs(RocksDbBuffer* buffer, bool nearly_full) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (buffer->Stats().filesystem_nearly_full != nearly_full) {
+    if (absl::Now() > deadline) return false;
+    auto r = buffer->AppendAndWait(Req("", 0, "x"));
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return false;
+  }
+  return true;
+}
+
+TEST(RocksDbBufferTest, NoticesWithinMillisecondsThatTheFileSystemIsNearlyFull) {
+  const std::string dir = TestDir("nearly_full");
+  std::atomic<uint64_t> free_bytes{uint64_t{50} << 30};
+  BufferOptions options;
+  options.maintenance_interval = absl::Hours(1);  // only the syncer measures again
+  options.free_space = [&free_bytes](const std::string&) {
+    return std::optional<uint64_t>(free_bytes.load());
+  };
+  auto buffer = OpenOrDie(dir, options);
+  BufferStats stats = buffer->Stats();
+  ASSERT_TRUE(stats.filesystem_free_bytes.has_value());
+  EXPECT_EQ(*stats.filesystem_free_bytes, uint64_t{50} << 30);
+  EXPECT_FALSE(stats.filesystem_nearly_full);
+
+  // Below the margin (max(1 GiB, twice the memory budget)): writes and fsyncs
+  // now exclude each other, and appends still succeed.
+  free_bytes = 100 << 20;
+  ASSERT_TRUE(AppendUntilNearlyFullIs(buffer.get(), true));
+  EXPECT_EQ(buffer->Stats().filesystem_free_bytes, uint64_t{100} << 20);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(buffer->AppendAndWait(Req("", 0, "gated")).ok());
+
+  // Room again: back to writes that never wait for an fsync.
+  free_bytes = uint64_t{50} << 30;
+  ASSERT_TRUE(AppendUntilNearlyFullIs(buffer.get(), false));
+  auto read = buffer->Read(0, 1000, 1 << 20);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->size(), buffer->Stats().appends);
 }
 
 TEST(RocksDbBufferTest, RetentionRemovesOldEntriesAndCountsThemAgainstConsumers) {

@@ -68,6 +68,11 @@ echo "disk full: $(df -h "$D" | tail -1); append errors so far: $errors"
 
 # Full: the collector is alive, not ready, and says why.
 kill -0 "$PID" || fail "the collector died on a full disk"
+[ "$(metric tributary_buffer_filesystem_nearly_full)" = 1 ] \
+  || fail "nearly_full gauge: $(metric tributary_buffer_filesystem_nearly_full)"
+free=$(metric tributary_buffer_filesystem_free_bytes)
+python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < 48 * 2**20)' "${free:--1}" \
+  || fail "free bytes on a 48 MiB tmpfs: $free"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/health/live")" = 200 ] \
   || fail "/health/live is not 200"
 code=""

@@ -154,6 +154,8 @@ promtool check metrics < "$W/metrics.txt" 2> "$W/promtool.err" \
 grep -q '^tributary_ingest_records_accepted_total{protocol="tributary",signal="logs"} 10000$' \
   "$W/metrics.txt" || fail "accepted counter: $(grep accepted "$W/metrics.txt")"
 grep -q '^tributary_buffer_entries 50$' "$W/metrics.txt" || fail "buffer entries"
+grep -Eq '^tributary_buffer_filesystem_free_bytes [1-9]' "$W/metrics.txt" \
+  || fail "free bytes: $(grep filesystem "$W/metrics.txt")"
 grep -q '^tributary_ingest_ack_latency_seconds_count{protocol="tributary"} 50$' "$W/metrics.txt" \
   || fail "ack latency histogram: $(grep ack_latency_seconds_count "$W/metrics.txt")"
 # Loadgen's log lines compress: the buffer stores them in well under half.
