@@ -7,10 +7,18 @@
 // which TSan intercepts, so `--config=tsan` checks our locking for real. The
 // clang thread-safety annotations work the same as with absl::Mutex.
 //
-// Every release of the lock (Unlock, and Await giving it up) wakes the
-// waiters, which re-check their conditions under the lock: a condition may
-// read any state the mutex guards, and a thread may change that state and then
-// Await without unlocking in between.
+// As with absl::Mutex, the thread that releases the lock (Unlock, or Await
+// giving it up) evaluates the conditions of the threads waiting in Await, and
+// wakes only those whose condition now holds. A condition may read any state
+// the mutex guards; it runs on whichever thread releases the lock, so it must
+// be cheap and change nothing. A thread may change guarded state and then
+// Await without unlocking in between: giving the lock up in Await wakes the
+// waiters that change satisfied.
+//
+// Waking every waiter on every release instead (the simple way) cost the
+// collector a fifth of its context switches under load: its buffer's
+// maintenance thread, waiting a second at a time for shutdown, was woken by
+// every append (BENCHMARKS.md).
 #pragma once
 
 #include <condition_variable>
@@ -29,34 +37,23 @@ class ABSL_LOCKABLE Mutex {
   Mutex& operator=(const Mutex&) = delete;
 
   void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
-  // Notifies before unlocking: a waiter that sees its condition hold may
-  // destroy the Mutex as soon as the lock is free.
+  // Wakes before unlocking: a waiter that sees its condition hold may destroy
+  // the Mutex as soon as the lock is free.
   void Unlock() ABSL_UNLOCK_FUNCTION() {
-    changed_.notify_all();
+    WakeSatisfied();
     mu_.unlock();
   }
 
   // With the lock held: releases it until `cond()` holds, then returns with it held.
   template <typename Cond>
   void Await(Cond cond) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
-    changed_.notify_all();
-    std::unique_lock<std::mutex> lock(mu_, std::adopt_lock);
-    changed_.wait(lock, cond);
-    lock.release();
+    Wait(cond, absl::InfiniteFuture());
   }
 
   // As Await, but gives up at `deadline`. Returns cond() (evaluated with the lock held).
   template <typename Cond>
   bool AwaitWithDeadline(Cond cond, absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
-    if (deadline == absl::InfiniteFuture()) {
-      Await(cond);
-      return true;
-    }
-    changed_.notify_all();
-    std::unique_lock<std::mutex> lock(mu_, std::adopt_lock);
-    const bool result = changed_.wait_until(lock, absl::ToChronoTime(deadline), cond);
-    lock.release();
-    return result;
+    return Wait(cond, deadline);
   }
 
   template <typename Cond>
@@ -65,8 +62,65 @@ class ABSL_LOCKABLE Mutex {
   }
 
  private:
+  // A thread in Await, on its own stack, linked while it sleeps.
+  struct Waiter {
+    bool (*holds)(void* cond);
+    void* cond;
+    std::condition_variable wake;
+    bool woken = false;  // its condition held when the lock was last released
+    Waiter* prev = nullptr;
+    Waiter* next = nullptr;
+  };
+
+  // With mu_ held, about to give it up.
+  void WakeSatisfied() {
+    for (Waiter* w = waiters_; w != nullptr; w = w->next) {
+      if (!w->woken && w->holds(w->cond)) {
+        w->woken = true;
+        w->wake.notify_one();
+      }
+    }
+  }
+
+  template <typename Cond>
+  bool Wait(Cond& cond, absl::Time deadline) {
+    if (cond()) return true;
+    // The caller may have changed guarded state since it took the lock.
+    WakeSatisfied();
+    Waiter self;
+    self.holds = [](void* c) -> bool { return (*static_cast<Cond*>(c))(); };
+    self.cond = &cond;
+    self.next = waiters_;
+    if (waiters_ != nullptr) waiters_->prev = &self;
+    waiters_ = &self;
+
+    std::unique_lock<std::mutex> lock(mu_, std::adopt_lock);
+    bool result = false;
+    for (;;) {
+      const auto woken = [&self] { return self.woken; };
+      if (deadline == absl::InfiniteFuture()) {
+        self.wake.wait(lock, woken);
+      } else if (!self.wake.wait_until(lock, absl::ToChronoTime(deadline), woken)) {
+        result = cond();  // timed out
+        break;
+      }
+      // It held when the lock was released; another thread may have taken
+      // the lock and changed the state before this one got it back.
+      if (cond()) {
+        result = true;
+        break;
+      }
+      self.woken = false;
+    }
+    if (self.prev != nullptr) self.prev->next = self.next;
+    if (self.next != nullptr) self.next->prev = self.prev;
+    if (waiters_ == &self) waiters_ = self.next;
+    lock.release();
+    return result;
+  }
+
   std::mutex mu_;
-  std::condition_variable changed_;
+  Waiter* waiters_ = nullptr;  // guarded by mu_
 };
 
 class ABSL_SCOPED_LOCKABLE MutexLock {
