@@ -364,7 +364,7 @@ TEST_F(CollectorTest, KeepsReadingWhileEarlierBatchesWaitForDurability) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-TEST_F(CollectorTest, PreparesTheNextBatchesWhileTheOneBeforeIsBeingAppended) {
+TEST_F(CollectorTest, PreparesTheNextBatchWhileTheOneBeforeIsBeingAppended) {
   Start([](Config& c) { c.server.max_in_flight_per_stream = 4; }, /*gated=*/false,
         /*stalling=*/true);
   grpc::ClientContext ctx;
@@ -373,10 +373,11 @@ TEST_F(CollectorTest, PreparesTheNextBatchesWhileTheOneBeforeIsBeingAppended) {
   ASSERT_TRUE(stall_->AwaitStall());
   // Preparing a batch starts by checking it against the producer's resume
   // point, and the stream looks the resume point up once before its first
-  // append: five lookups in all. Handled one batch at a time, the stream
-  // would make two and then wait for batch 1's append to return; instead
-  // batches 2-4 get that far while the thread appending batch 1 is busy.
-  EXPECT_TRUE(stall_->AwaitLookups(5));
+  // append. Handled one batch at a time, the stream would make those two
+  // lookups and then wait for batch 1's append to return; instead batch 2
+  // gets that far (a third) while the thread appending batch 1 is busy.
+  // (Batch 4 waits: the stream reads at most three ahead of its appends.)
+  EXPECT_TRUE(stall_->AwaitLookups(3));
   stall_->Release();
   for (uint64_t seq = 1; seq <= 4; ++seq) {
     IngestAck ack;
