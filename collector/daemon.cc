@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,6 +16,7 @@
 #include "base/grpc_credentials.h"
 #include "base/log.h"
 #include "base/text_escape.h"
+#include "base/tls_files.h"
 #include "collector/health/health_service.h"
 #include "collector/http/http_server.h"
 #include "collector/http/listen_address.h"
@@ -29,6 +31,21 @@
 
 namespace tributary::collector {
 namespace {
+
+// The PEM files of `tls` when it is on (nullopt when it is off).
+absl::StatusOr<std::optional<ServerTlsPem>> ReadTls(const char* key_path,
+                                                    const ServerTlsConfig& tls) {
+  if (!tls.enabled()) return std::nullopt;
+  absl::StatusOr<ServerTlsPem> pem =
+      ReadServerTlsFiles(key_path, tls.cert_file, tls.key_file, tls.client_ca_file);
+  if (!pem.ok()) return pem.status();
+  return std::optional<ServerTlsPem>(*std::move(pem));
+}
+
+const char* TlsMode(const ServerTlsConfig& tls) {
+  if (!tls.enabled()) return "off";
+  return tls.client_ca_file.empty() ? "on" : "mutual";
+}
 
 uint64_t ResidentBytes() {
   std::ifstream statm("/proc/self/statm");
@@ -75,8 +92,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config,
 }
 
 absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
-  // HTTP first: a port in use is found before the buffer is touched.
-  auto http = HttpServer::Start(config_.server.http_listen, [this](const std::string& path) {
+  // TLS files are read first: a bad one is a configuration problem, reported
+  // with the others before anything starts.
+  const absl::StatusOr<std::optional<ServerTlsPem>> http_pem =
+      ReadTls("server.http_tls", config_.server.http_tls);
+  const absl::StatusOr<std::optional<ServerTlsPem>> scrape_pem =
+      ReadTls("exporters.prometheus.tls", config_.exporters.prometheus.tls);
+  // HTTP next: a port in use is found before the buffer is touched.
+  HttpHandler handler = [this](const std::string& path) {
     HttpResponse r;
     if (!started_.load(std::memory_order_acquire) && path != "/health/live") {
       // The buffer is still being opened: nothing else can be answered yet.
@@ -102,11 +125,16 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
       r.body = "not found; try /, /metrics, /health/live or /health/ready\n";
     }
     return r;
-  });
+  };
+  absl::StatusOr<std::unique_ptr<HttpServer>> http = std::unique_ptr<HttpServer>();
+  if (http_pem.ok()) {
+    http = HttpServer::Start(config_.server.http_listen, std::move(handler),
+                             http_pem->has_value() ? &**http_pem : nullptr);
+  }
   // The Prometheus exporter's endpoint serves the series its delivery loop
   // (started with the other exporters) keeps.
   absl::StatusOr<std::unique_ptr<HttpServer>> scrape_http = std::unique_ptr<HttpServer>();
-  if (config_.exporters.prometheus.enabled) {
+  if (config_.exporters.prometheus.enabled && scrape_pem.ok()) {
     scrape_store_ = std::make_shared<exporters::SeriesStore>(config_.exporters.prometheus.options);
     scrape_http = HttpServer::Start(
         config_.exporters.prometheus.options.listen,
@@ -120,7 +148,8 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
             r.body = "not found; the ingested metrics are at /metrics\n";
           }
           return r;
-        });
+        },
+        scrape_pem->has_value() ? &**scrape_pem : nullptr);
   }
   // The gRPC address is tried now too (gRPC binds only when it starts, after
   // the buffer is open), so all port problems are reported at once.
@@ -131,8 +160,11 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
       tls.enabled() ? ServerTlsCredentials("server.tls", tls.cert_file, tls.key_file,
                                            tls.client_ca_file)
                     : grpc::InsecureServerCredentials();
-  if (!http.ok() || !grpc_problem.empty() || !scrape_http.ok() || !credentials.ok()) {
+  if (!http.ok() || !grpc_problem.empty() || !scrape_http.ok() || !credentials.ok() ||
+      !http_pem.ok() || !scrape_pem.ok()) {
     std::vector<std::string> problems;
+    if (!http_pem.ok()) problems.push_back(std::string(http_pem.status().message()));
+    if (!scrape_pem.ok()) problems.push_back(std::string(scrape_pem.status().message()));
     if (!http.ok()) {
       problems.push_back(absl::StrCat("server.http_listen: ", http.status().message()));
     }
@@ -227,14 +259,14 @@ absl::Status Daemon::Init(std::unique_ptr<storage::Buffer> given) {
                           {"http", absl::StrCat(config_.server.http_listen.substr(
                                                     0, config_.server.http_listen.rfind(':')),
                                                 ":", http_->port())},
-                          {"grpc_tls", !tls.enabled()                ? "off"
-                                       : tls.client_ca_file.empty() ? "on"
-                                                                    : "mutual"}});
+                          {"grpc_tls", TlsMode(tls)},
+                          {"http_tls", TlsMode(config_.server.http_tls)}});
   if (scrape_http_ != nullptr) {
     const std::string& listen = config_.exporters.prometheus.options.listen;
     log::Info("prometheus exporter listening",
               {{"address", absl::StrCat(listen.substr(0, listen.rfind(':')), ":",
-                                        scrape_http_->port())}});
+                                        scrape_http_->port())},
+               {"tls", TlsMode(config_.exporters.prometheus.tls)}});
   }
   return absl::OkStatus();
 }

@@ -9,7 +9,7 @@ PACKAGES=(
   # Libraries.
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libyaml-cpp-dev libsnappy-dev liblz4-dev libre2-dev libcurl4-openssl-dev libmicrohttpd-dev
+  libyaml-cpp-dev libsnappy-dev liblz4-dev libre2-dev libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev
   zlib1g-dev
   # Benchmark baseline: spdlog's async logger (client_bench).
   libspdlog-dev

@@ -179,12 +179,25 @@ class Walker {
   std::vector<std::string> problems_;
 };
 
+void WalkServerTls(Walker& w, const YAML::Node& node, const std::string& path,
+                   ServerTlsConfig* tls) {
+  if (!w.Map(node, path, {"cert_file", "key_file", "client_ca_file"})) return;
+  w.String(node, path, "cert_file", &tls->cert_file);
+  w.String(node, path, "key_file", &tls->key_file);
+  w.String(node, path, "client_ca_file", &tls->client_ca_file);
+  if (tls->cert_file.empty()) w.Problem(path + ".cert_file", "is required");
+  if (tls->key_file.empty()) w.Problem(path + ".key_file", "is required");
+  w.Readable(path, {{"cert_file", tls->cert_file},
+                    {"key_file", tls->key_file},
+                    {"client_ca_file", tls->client_ca_file}});
+}
+
 void WalkServer(Walker& w, const YAML::Node& node, ServerConfig* server) {
   const std::string path = "server";
   if (!w.Map(node, path,
              {"grpc_listen", "http_listen", "max_message_bytes", "max_in_flight_per_stream",
               "max_in_flight_bytes", "min_ping_interval", "shutdown_timeout",
-              "status_log_interval", "tls"})) {
+              "status_log_interval", "tls", "http_tls"})) {
     return;
   }
   w.String(node, path, "grpc_listen", &server->grpc_listen);
@@ -195,19 +208,8 @@ void WalkServer(Walker& w, const YAML::Node& node, ServerConfig* server) {
   w.Duration(node, path, "min_ping_interval", &server->min_ping_interval);
   w.Duration(node, path, "shutdown_timeout", &server->shutdown_timeout);
   w.Duration(node, path, "status_log_interval", &server->status_log_interval);
-  const std::string tpath = path + ".tls";
-  const YAML::Node tls = node["tls"];
-  if (w.Map(tls, tpath, {"cert_file", "key_file", "client_ca_file"})) {
-    ServerConfig::Tls& t = server->tls;
-    w.String(tls, tpath, "cert_file", &t.cert_file);
-    w.String(tls, tpath, "key_file", &t.key_file);
-    w.String(tls, tpath, "client_ca_file", &t.client_ca_file);
-    if (t.cert_file.empty()) w.Problem(tpath + ".cert_file", "is required");
-    if (t.key_file.empty()) w.Problem(tpath + ".key_file", "is required");
-    w.Readable(tpath, {{"cert_file", t.cert_file},
-                       {"key_file", t.key_file},
-                       {"client_ca_file", t.client_ca_file}});
-  }
+  WalkServerTls(w, node["tls"], path + ".tls", &server->tls);
+  WalkServerTls(w, node["http_tls"], path + ".http_tls", &server->http_tls);
 }
 
 void WalkStorage(Walker& w, const YAML::Node& node, StorageConfig* storage) {
@@ -390,11 +392,12 @@ void WalkPrometheus(Walker& w, const YAML::Node& node, PrometheusExportConfig* p
   if (!node) return;
   prom->enabled = true;
   exporters::ScrapeOptions& o = prom->options;
-  if (!w.Map(node, path, {"listen", "metric_expiration", "max_series", "resource_labels",
+  if (!w.Map(node, path, {"listen", "tls", "metric_expiration", "max_series", "resource_labels",
                           "timeout", "retry", "batch"})) {
     return;
   }
   w.String(node, path, "listen", &o.listen);
+  WalkServerTls(w, node["tls"], path + ".tls", &prom->tls);
   w.Duration(node, path, "metric_expiration", &o.metric_expiration);
   if (o.metric_expiration <= absl::ZeroDuration()) {
     w.Problem(path + ".metric_expiration", "must be positive");

@@ -22,6 +22,16 @@
 
 namespace tributary::collector {
 
+// A server port's TLS; off unless cert_file is set. With client_ca_file,
+// every client must present a certificate that CA signed (mutual TLS). PEM
+// files, read at start.
+struct ServerTlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct ServerConfig {
   std::string grpc_listen = "127.0.0.1:4317";
   std::string http_listen = "127.0.0.1:8888";
@@ -44,15 +54,11 @@ struct ServerConfig {
   absl::Duration shutdown_timeout = absl::Seconds(10);
   // How often the consumers' lag is logged (0 = never).
   absl::Duration status_log_interval = absl::Seconds(60);
-  // TLS on the gRPC port (ingest, OTLP, query, health, reflection alike); off
-  // unless cert_file is set. With client_ca_file, every client must present a
-  // certificate that CA signed (mutual TLS). PEM files, read at start.
-  struct Tls {
-    std::string cert_file;
-    std::string key_file;
-    std::string client_ca_file;
-    bool enabled() const { return !cert_file.empty(); }
-  } tls;
+  using Tls = ServerTlsConfig;
+  // TLS on the gRPC port (ingest, OTLP, query, health, reflection alike).
+  Tls tls;
+  // TLS on the HTTP port (/metrics, /health/*, the status page).
+  Tls http_tls;
 };
 
 struct StorageConfig {
@@ -106,6 +112,7 @@ struct LokiExportConfig {
 struct PrometheusExportConfig {
   bool enabled = false;
   exporters::ScrapeOptions options;
+  ServerTlsConfig tls;  // on the scrape endpoint
   exporters::DeliveryOptions delivery;
 };
 

@@ -189,6 +189,39 @@ TEST(ConfigTest, TheServerTlsSection) {
                           HasSubstr("server.tls.key_file: is required")));
 }
 
+// The HTTP port and the Prometheus exporter's endpoint take the same TLS
+// section as the gRPC port, each on its own.
+TEST(ConfigTest, TheHttpTlsSections) {
+  const LoadResult plain = Parse("exporters: { prometheus: {} }");
+  ASSERT_THAT(plain.problems, IsEmpty());
+  EXPECT_FALSE(plain.config.server.http_tls.enabled());
+  EXPECT_FALSE(plain.config.exporters.prometheus.tls.enabled());
+  const std::string dir = std::getenv("TEST_TMPDIR");
+  for (const char* name : {"/cert.pem", "/key.pem", "/ca.pem"}) std::ofstream(dir + name) << "x";
+  const LoadResult r = Parse(absl::StrCat(
+      "server:\n  http_tls: { cert_file: ", dir, "/cert.pem, key_file: ", dir,
+      "/key.pem, client_ca_file: ", dir, "/ca.pem }\n",
+      "exporters:\n  prometheus:\n    tls: { cert_file: ", dir, "/cert.pem, key_file: ", dir,
+      "/key.pem }\n"));
+  ASSERT_THAT(r.problems, IsEmpty());
+  EXPECT_FALSE(r.config.server.tls.enabled());
+  EXPECT_TRUE(r.config.server.http_tls.enabled());
+  EXPECT_EQ(r.config.server.http_tls.client_ca_file, dir + "/ca.pem");
+  EXPECT_TRUE(r.config.exporters.prometheus.tls.enabled());
+  EXPECT_EQ(r.config.exporters.prometheus.tls.key_file, dir + "/key.pem");
+  EXPECT_TRUE(r.config.exporters.prometheus.tls.client_ca_file.empty());
+
+  EXPECT_THAT(Parse("server: { http_tls: { cert: x } }\n"
+                    "exporters: { prometheus: { tls: { key_file: /nonexistent/k.pem } } }")
+                  .problems,
+              ElementsAre(HasSubstr("server.http_tls.cert: unknown key"),
+                          HasSubstr("server.http_tls.cert_file: is required"),
+                          HasSubstr("server.http_tls.key_file: is required"),
+                          HasSubstr("exporters.prometheus.tls.cert_file: is required"),
+                          HasSubstr("exporters.prometheus.tls.key_file: /nonexistent/k.pem "
+                                    "cannot be read")));
+}
+
 TEST(ConfigTest, TheRemoteWriteExporterSection) {
   const LoadResult r = Parse(R"(
 exporters:
