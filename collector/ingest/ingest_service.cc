@@ -408,7 +408,6 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     return batch;
   }
 
-
   // Once a batch was refused for a retryable reason, the later batches the
   // producer had already sent on this stream are refused too, until it goes
   // back and resends the refused one. Otherwise a later batch could be stored

@@ -124,8 +124,9 @@ PreparedBatch Ingestor::Prepare(Protocol protocol, tributary::v1::IngestBatch* b
 
   // A re-send of a batch that is already durable: answer without doing the
   // work again. (One whose original is still being written is caught by the
-  // buffer's own dedupe.) The resume point only grows, so this holds whenever
-  // it is checked.
+  // buffer's own dedupe.) The resume point does not go back while the
+  // producer is remembered, so it does not matter how long before the append
+  // this is checked.
   if (!batch->producer_id().empty() && batch->seq() > 0 &&
       batch->seq() <= buffer_->ResumePoint(batch->producer_id())) {
     prepared.decided = true;
