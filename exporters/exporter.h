@@ -27,6 +27,9 @@ struct SendResult {
   absl::Duration retry_after = absl::ZeroDuration();
   // With kSuccess: records the backend refused (e.g. OTLP partial_success).
   uint64_t dropped_records = 0;
+  // The HTTP status the backend answered; 0 for none (a connection error, a
+  // timeout) and for gRPC backends.
+  int http_status = 0;
 };
 
 // One request, ready to send (and to send again on a retry).

@@ -82,7 +82,8 @@ SendResult HttpPoster::Post(const std::string& url, const std::vector<std::strin
     result.message = absl::StrCat("POST ", url, ": ", curl_easy_strerror(rc));
     return result;
   }
-  result.outcome = ClassifyHttp(static_cast<int>(status));
+  result.http_status = static_cast<int>(status);
+  result.outcome = ClassifyHttp(result.http_status);
   result.retry_after = retry_after;
   if (result.outcome != Outcome::kSuccess) {
     if (answer.size() > 512) answer.resize(512);

@@ -91,6 +91,36 @@ class Builder {
 
 }  // namespace
 
+int64_t SampleCount(const prometheus::WriteRequest& request) {
+  int64_t n = 0;
+  for (const prometheus::TimeSeries& ts : request.timeseries()) n += ts.samples_size();
+  return n;
+}
+
+void SplitSamples(const prometheus::WriteRequest& request, int64_t n,
+                  prometheus::WriteRequest* head, prometheus::WriteRequest* tail) {
+  head->Clear();
+  tail->Clear();
+  int64_t taken = 0;
+  for (const prometheus::TimeSeries& ts : request.timeseries()) {
+    const int64_t in_head = std::clamp<int64_t>(n - taken, 0, ts.samples_size());
+    taken += in_head;
+    if (in_head == ts.samples_size()) {
+      *head->add_timeseries() = ts;
+    } else if (in_head == 0) {
+      *tail->add_timeseries() = ts;
+    } else {
+      prometheus::TimeSeries* first = head->add_timeseries();
+      prometheus::TimeSeries* rest = tail->add_timeseries();
+      *first->mutable_labels() = ts.labels();
+      *rest->mutable_labels() = ts.labels();
+      for (int i = 0; i < ts.samples_size(); ++i) {
+        *(i < in_head ? first : rest)->add_samples() = ts.samples(i);
+      }
+    }
+  }
+}
+
 prometheus::WriteRequest ToWriteRequest(const std::vector<const tv1::IngestBatch*>& batches,
                                         uint64_t* points, uint64_t* skipped) {
   Builder b;
@@ -127,14 +157,72 @@ absl::StatusOr<std::vector<Request>> RemoteWriteExporter::Encode(
 }
 
 SendResult RemoteWriteExporter::Send(const Request& request, absl::Time deadline) {
-  SendResult result;
   if (request.kind == "unsupported") {
+    SendResult result;
     result.outcome = Outcome::kPermanent;
     result.message =
         "points with no remote-write form (delta temporality or exponential histogram)";
     return result;
   }
-  return http_.Post(options_.url, headers_, request.payload, deadline);
+  SendResult result = http_.Post(options_.url, headers_, request.payload, deadline);
+  if (result.outcome != Outcome::kPermanent || result.http_status != 400) return result;
+
+  std::string raw;
+  prometheus::WriteRequest refused;
+  if (!snappy::Uncompress(request.payload.data(), request.payload.size(), &raw) ||
+      !refused.ParseFromString(raw)) {
+    return result;  // not ours to split (cannot happen for what Encode made)
+  }
+  const int64_t samples = SampleCount(refused);
+  if (samples <= 1) return result;
+  int budget = options_.max_split_requests;
+  int64_t dropped = 0;
+  if (std::optional<SendResult> retry = Split(refused, deadline, &budget, &dropped)) {
+    return *std::move(retry);  // the whole request again, later
+  }
+  if (dropped >= samples) return result;
+  // Samples to records: exact for counters and gauges (one sample a point),
+  // in proportion for histograms (a point is several samples).
+  result.dropped_records = std::max<uint64_t>(
+      1, static_cast<uint64_t>(static_cast<double>(dropped) * request.records / samples + 0.5));
+  result.outcome = Outcome::kSuccess;
+  result.message = absl::StrCat(result.message, " (", dropped, " of ", samples,
+                                " samples refused; the rest stored)");
+  return result;
+}
+
+SendResult RemoteWriteExporter::Post(const prometheus::WriteRequest& request,
+                                     absl::Time deadline) {
+  std::string body;
+  snappy::Compress(request.SerializeAsString().data(), request.ByteSizeLong(), &body);
+  return http_.Post(options_.url, headers_, body, deadline);
+}
+
+std::optional<SendResult> RemoteWriteExporter::Split(const prometheus::WriteRequest& refused,
+                                                     absl::Time deadline, int* budget,
+                                                     int64_t* dropped) {
+  const int64_t n = SampleCount(refused);
+  if (n <= 1) {
+    *dropped += n;
+    return std::nullopt;
+  }
+  prometheus::WriteRequest halves[2];
+  SplitSamples(refused, n / 2, &halves[0], &halves[1]);
+  // In order: the older samples of a series must arrive before the newer.
+  for (const prometheus::WriteRequest& half : halves) {
+    // Out of splits, a half not yet tried is still tried once, whole.
+    const bool last_try = *budget <= 0;
+    --*budget;
+    SendResult r = Post(half, deadline);
+    if (r.outcome == Outcome::kRetryable) return r;
+    if (r.outcome == Outcome::kSuccess) continue;
+    if (r.http_status != 400 || last_try) {
+      *dropped += SampleCount(half);  // refused for another reason, or out of splits: whole
+      continue;
+    }
+    if (std::optional<SendResult> retry = Split(half, deadline, budget, dropped)) return retry;
+  }
+  return std::nullopt;
 }
 
 }  // namespace tributary::exporters

@@ -45,19 +45,32 @@ await 'count(request_duration_seconds_bucket{job="js-e2e",le="+Inf"})' 1
 [ -n "$(query 'orders_total{job="js-e2e"}')" ] || fail "orders_total missing"
 [ -n "$(query 'queue_depth{job="js-e2e"}')" ] || fail "queue_depth missing"
 
-# A sample older than the series' last one: Prometheus answers 400 (out of
-# order); the exporter drops it with the reason and goes on.
+# A sample older than the series' last one makes Prometheus refuse the whole
+# request (400, out of order / out of bounds). Sent in one request with a
+# newer sample of the same series: the exporter splits the request, drops the
+# stale sample with Prometheus' reason and stores the newer one.
 now_ms=$(($(date +%s%N) / 1000000))
 timeout 30 node "$JS/otlp_send.js" proto "$GRPC" rw-e2e level 1 "$now_ms" || fail "send 1"
 await 'level{job="rw-e2e"}' 1
-timeout 30 node "$JS/otlp_send.js" proto "$GRPC" rw-e2e level 2 "$((now_ms - 600000))" || fail "send 2"
-timeout 30 node "$JS/otlp_send.js" proto "$GRPC" rw-e2e level 3 "$((now_ms + 1000))" || fail "send 3"
+timeout 30 node "$JS/otlp_send.js" proto "$GRPC" rw-e2e level \
+    2 "$((now_ms - 600000))" 3 "$((now_ms + 1000))" || fail "send 2 and 3"
 await 'level{job="rw-e2e"}' 3
-metrics=$(curl -sf "http://$HTTP/metrics")
-grep -q '^tributary_exporter_records_dropped_total{exporter="prometheus_remote_write",reason="permanent"} [1-9]' \
-    <<<"$metrics" || fail "the out-of-order sample was not counted: $(grep exporter <<<"$metrics")"
-grep -q 'out of order' <<<"$(curl -sf "http://$HTTP/health/ready")" \
-    || grep -q 'out of order' "$W/c/stderr" || fail "Prometheus' reason not reported"
+dropped_metric() {
+  curl -sf "http://$HTTP/metrics" | grep "^tributary_exporter_records_dropped_total{exporter=\"prometheus_remote_write\",reason=\"$1\"}" \
+      | awk '{print $2}'
+}
+[ "$(dropped_metric rejected)" = 1 ] || fail "the stale sample was not counted: rejected=$(dropped_metric rejected)"
+grep -q 'out of' <<<"$(curl -sf "http://$HTTP/health/ready")" \
+    || grep -q 'out of' "$W/c/stderr" || fail "Prometheus' reason not reported"
+# Alone, a stale sample is refused whole: dropped, counted, and delivery goes on.
+timeout 30 node "$JS/otlp_send.js" proto "$GRPC" rw-e2e level 4 "$((now_ms - 600000))" || fail "send 4"
+for _ in $(seq 1 300); do
+  [ "$(dropped_metric permanent)" = 1 ] && break
+  sleep 0.1
+done
+[ "$(dropped_metric permanent)" = 1 ] || fail "the lone stale sample was not counted: permanent=$(dropped_metric permanent)"
+timeout 30 node "$JS/otlp_send.js" proto "$GRPC" rw-e2e level 5 "$((now_ms + 2000))" || fail "send 5"
+await 'level{job="rw-e2e"}' 5
 
 stop_tributaryd
 

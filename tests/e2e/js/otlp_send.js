@@ -1,17 +1,25 @@
-// Sends one OTLP gauge point over gRPC, for tests that need a point with a
-// chosen time (the SDK stamps its own).
+// Sends OTLP gauge points over gRPC in one Export, for tests that need
+// points with chosen times (the SDK stamps its own).
 //
-//   node otlp_send.js PROTO_DIR HOST:PORT SERVICE METRIC VALUE UNIX_MS
+//   node otlp_send.js PROTO_DIR HOST:PORT SERVICE METRIC VALUE UNIX_MS [VALUE UNIX_MS ...]
 'use strict';
 
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
-const [protoDir, target, service, metric, value, unixMs] = process.argv.slice(2);
-if (!unixMs) {
-  console.error('usage: node otlp_send.js PROTO_DIR HOST:PORT SERVICE METRIC VALUE UNIX_MS');
+const [protoDir, target, service, metric, ...points] = process.argv.slice(2);
+if (points.length === 0 || points.length % 2 !== 0) {
+  console.error(
+      'usage: node otlp_send.js PROTO_DIR HOST:PORT SERVICE METRIC VALUE UNIX_MS [VALUE UNIX_MS ...]');
   process.exit(2);
+}
+const dataPoints = [];
+for (let i = 0; i < points.length; i += 2) {
+  dataPoints.push({
+    timeUnixNano: (BigInt(points[i + 1]) * 1000000n).toString(),
+    asDouble: Number(points[i]),
+  });
 }
 const definition = protoLoader.loadSync(
     path.join('opentelemetry/proto/collector/metrics/v1/metrics_service.proto'),
@@ -19,14 +27,13 @@ const definition = protoLoader.loadSync(
 const { MetricsService } = grpc.loadPackageDefinition(definition)
     .opentelemetry.proto.collector.metrics.v1;
 const client = new MetricsService(target, grpc.credentials.createInsecure());
-const nanos = (BigInt(unixMs) * 1000000n).toString();
 client.Export({
   resourceMetrics: [{
     resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
     scopeMetrics: [{
       metrics: [{
         name: metric,
-        gauge: { dataPoints: [{ timeUnixNano: nanos, asDouble: Number(value) }] },
+        gauge: { dataPoints },
       }],
     }],
   }],
