@@ -57,6 +57,12 @@ rocksdb::Options BufferDbOptions(const BufferOptions& options, bool direct_io) {
   // page cache that copy cost a quarter of all CPU and its writeback delayed
   // the WAL fsyncs; direct I/O raised throughput by ~45 % (BENCHMARKS.md).
   db.use_direct_io_for_flush_and_compaction = direct_io;
+  // Table files (and the WAL) are written in pieces of at most this size. A
+  // direct write of 1 MiB (the default) holds the disk's queue for as long as
+  // it takes, and a WAL fsync waits behind it: append p99 at half rate 8.2 ms
+  // with 1 MiB, 5.0 ms with 256 KiB (with 8 MiB memtables), for 3 % of the
+  // maximum rate; 64 KiB cost 9 % (BENCHMARKS.md).
+  db.writable_file_max_buffer_size = 256 << 10;
   db.keep_log_file_num = 3;
   db.max_log_file_size = 8 << 20;
   db.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
@@ -82,9 +88,10 @@ std::vector<rocksdb::ColumnFamilyDescriptor> BufferColumnFamilies(const BufferOp
   // moves files without rewriting them. Compression off: on two cores,
   // compressing flushes stalls writes for seconds (see BENCHMARKS.md).
   rocksdb::ColumnFamilyOptions entries;
-  // 16 MiB memtables: smaller flushes compete less with the WAL fsync (p99 at
-  // half rate 20-32 ms against 51-54 ms with 38-128 MiB; BENCHMARKS.md).
-  entries.write_buffer_size = std::min<size_t>(16 << 20, budget / 4 * 3 / 5);
+  // 8 MiB memtables: smaller flushes compete less with the WAL fsync (p99 at
+  // half rate 20-32 ms with 16 MiB against 51-54 ms with 38-128 MiB, and
+  // 7.0 ms with 8 MiB against 8.2 ms with 16 MiB; BENCHMARKS.md).
+  entries.write_buffer_size = std::min<size_t>(8 << 20, budget / 4 * 3 / 5);
   entries.max_write_buffer_number = 8;  // room for flushes to catch up; capped by the budget
   entries.compression = rocksdb::kNoCompression;
   entries.level0_file_num_compaction_trigger = 4;
