@@ -181,6 +181,7 @@ SendResult RemoteWriteExporter::Send(const Request& request, absl::Time deadline
     return *std::move(retry);  // the whole request again, later
   }
   if (dropped >= samples) return result;
+  if (dropped == 0) return SendResult{};  // every half was taken: refused for what it was together
   // Samples to records: exact for counters and gauges (one sample a point),
   // in proportion for histograms (a point is several samples).
   result.dropped_records = std::max<uint64_t>(

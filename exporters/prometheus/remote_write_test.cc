@@ -194,6 +194,11 @@ class StrictReceiver {
     absl::MutexLock lock(&mu_);
     unavailable_from_ = n;
   }
+  // The n-th request (counting from 1) is answered 400, whatever it holds.
+  void Refuse(int n) {
+    absl::MutexLock lock(&mu_);
+    refuse_ = n;
+  }
   int requests() const {
     absl::MutexLock lock(&mu_);
     return requests_;
@@ -208,6 +213,7 @@ class StrictReceiver {
   std::pair<int, std::string> Apply(const std::string& body) {
     absl::MutexLock lock(&mu_);
     if (++requests_ >= unavailable_from_) return {503, "unavailable"};
+    if (requests_ == refuse_) return {400, "too many samples together"};
     std::string raw;
     prometheus::WriteRequest req;
     if (!snappy::Uncompress(body.data(), body.size(), &raw) || !req.ParseFromString(raw)) {
@@ -262,6 +268,7 @@ class StrictReceiver {
   int port_ = 0;
   mutable absl::Mutex mu_;
   int unavailable_from_ = std::numeric_limits<int>::max();
+  int refuse_ = 0;
   int requests_ = 0;
   absl::flat_hash_map<std::string, std::vector<std::pair<int64_t, double>>> stored_;
 };
@@ -366,6 +373,18 @@ TEST_F(StrictReceiverTest, ARequestRefusedThroughoutCostsAtMostTheSplitBudget) {
   for (const auto& [series, samples] : receiver_.stored()) {
     EXPECT_THAT(samples, ElementsAre(Pair(9000, 1.0))) << series;
   }
+}
+
+// Refused whole, taken in halves: nothing is dropped.
+TEST_F(StrictReceiverTest, ARequestTakenInHalvesDropsNothing) {
+  auto exporter = Exporter();
+  tv1::IngestBatch batch;
+  for (int i = 0; i < 10; ++i) AddGauge(&batch, absl::StrCat("g", i), i, 6000);
+  receiver_.Refuse(receiver_.requests() + 1);
+  const SendResult r = EncodeAndSend(*exporter, batch);
+  EXPECT_EQ(r.outcome, Outcome::kSuccess) << r.message;
+  EXPECT_EQ(r.dropped_records, 0u);
+  EXPECT_EQ(receiver_.stored().size(), 10u);
 }
 
 // The receiver goes away during the split: the whole request is retried

@@ -74,7 +74,9 @@ TEST(BufferRepairTest, HealthyBufferVerifiesCleanAndRepairKeepsEverything) {
       EXPECT_EQ(report->producers, 1u);
       EXPECT_EQ(report->appended_payload_bytes, 200000u);
       // Compressed, stored in under half of that.
-      if (compressible) EXPECT_LT(report->payload_bytes, 100000u);
+      if (compressible) {
+        EXPECT_LT(report->payload_bytes, 100000u);
+      }
 
       auto repaired = RepairBuffer(dir);
       ASSERT_TRUE(repaired.ok()) << repaired.status();

@@ -290,13 +290,19 @@ void RocksDbBuffer::Append(AppendRequest request, AppendCallback done) {
   if (s.ok()) {
     rocksdb::WriteOptions wo;
     wo.sync = false;
-    const bool gated = near_full_.load(std::memory_order_acquire);
-    if (gated) wal_gate_.ReaderLock();
-    s = db_->Write(wo, &batch);
-    if (!s.ok()) wal_write_failed_.store(true, std::memory_order_release);
-    if (gated) wal_gate_.ReaderUnlock();
+    s = WriteToLog(wo, &batch);
   }
   FinishWrite(offset, s, bytes, request.record_count);
+}
+
+rocksdb::Status RocksDbBuffer::WriteToLog(const rocksdb::WriteOptions& options,
+                                          rocksdb::WriteBatch* batch) {
+  const bool gated = near_full_.load(std::memory_order_acquire);
+  if (gated) wal_gate_.ReaderLock();
+  const rocksdb::Status s = db_->Write(options, batch);
+  if (!s.ok()) wal_write_failed_.store(true, std::memory_order_release);
+  if (gated) wal_gate_.ReaderUnlock();
+  return s;
 }
 
 void RocksDbBuffer::FinishWrite(uint64_t offset, const rocksdb::Status& status,
@@ -490,8 +496,10 @@ absl::StatusOr<ConsumerState> RocksDbBuffer::OpenConsumer(const std::string& nam
   c.next = first_offset_;
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  rocksdb::Status s = db_->Put(wo, meta_, absl::StrCat(fmt::kCursorPrefix, name),
-                               fmt::EncodeFixed64(c.next));
+  rocksdb::WriteBatch batch;
+  rocksdb::Status s =
+      batch.Put(meta_, absl::StrCat(fmt::kCursorPrefix, name), fmt::EncodeFixed64(c.next));
+  if (s.ok()) s = WriteToLog(wo, &batch);
   if (!s.ok()) return FromRocks(s, "registering consumer " + name);
   consumers_[name] = c;
   return c;
@@ -506,7 +514,7 @@ absl::Status RocksDbBuffer::RemoveConsumer(const std::string& name) {
   batch.Delete(meta_, absl::StrCat(fmt::kLossPrefix, name));
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->Write(wo, &batch), "removing consumer " + name);
+  return FromRocks(WriteToLog(wo, &batch), "removing consumer " + name);
 }
 
 absl::StatusOr<std::vector<Entry>> RocksDbBuffer::Read(uint64_t from, size_t max_entries,
@@ -595,8 +603,10 @@ absl::Status RocksDbBuffer::CommitCursor(const std::string& consumer, uint64_t n
     // for a commit.
     rocksdb::WriteOptions wo;
     wo.sync = false;
+    rocksdb::WriteBatch batch;
     rocksdb::Status s =
-        db_->Put(wo, meta_, absl::StrCat(fmt::kCursorPrefix, consumer), fmt::EncodeFixed64(next));
+        batch.Put(meta_, absl::StrCat(fmt::kCursorPrefix, consumer), fmt::EncodeFixed64(next));
+    if (s.ok()) s = WriteToLog(wo, &batch);
     if (!s.ok()) return FromRocks(s, "committing cursor of " + consumer);
   }
   if (absl::Status durable = AwaitGroupSync(); !durable.ok()) return durable;
@@ -654,7 +664,7 @@ absl::Status RocksDbBuffer::DropBelowLocked(uint64_t new_first, const std::vecto
   }
   rocksdb::WriteOptions wo;
   wo.sync = false;  // made durable by the next group fsync; redoing it after a crash is harmless
-  rocksdb::Status s = db_->Write(wo, &batch);
+  rocksdb::Status s = WriteToLog(wo, &batch);
   if (!s.ok()) {
     last_error_ = absl::StrCat("removing old entries failed: ", s.ToString());
     return FromRocks(s, "removing old entries");
@@ -722,7 +732,7 @@ void RocksDbBuffer::ForgetIdleProducersLocked() {
   for (const std::string& id : idle) batch.Delete(meta_, absl::StrCat(fmt::kProducerPrefix, id));
   rocksdb::WriteOptions wo;
   wo.sync = false;  // made durable by the next group fsync
-  if (rocksdb::Status s = db_->Write(wo, &batch); !s.ok()) {
+  if (rocksdb::Status s = WriteToLog(wo, &batch); !s.ok()) {
     last_error_ = absl::StrCat("forgetting idle producers failed: ", s.ToString());
     return;
   }
@@ -815,7 +825,7 @@ void RocksDbBuffer::RunMaintenance() {
   {
     MutexLock lock(&mu_);
     disk_bytes_ = disk;
-    try_resume = write_error_;
+    try_resume = write_error_ || wal_write_failed_.load(std::memory_order_acquire);
   }
   // After an I/O error (a full disk, say) RocksDB refuses writes until it is
   // resumed. For retryable errors it retries by itself (Resume then answers
@@ -876,6 +886,7 @@ BufferStats RocksDbBuffer::Stats() {
   s.sync_latency_counts = sync_latency_counts_;
   s.sync_latency_sum_seconds = sync_latency_sum_;
   s.writable = !closing_ && !write_error_ && !sync_failed_ &&
+               !wal_write_failed_.load(std::memory_order_acquire) &&
                (options_.max_disk_bytes == 0 || options_.when_full == WhenFull::kDropOldest ||
                 retained_bytes_ < options_.max_disk_bytes);
   s.last_error = last_error_;

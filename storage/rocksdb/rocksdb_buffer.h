@@ -140,6 +140,8 @@ class RocksDbBuffer final : public Buffer {
   bool EvictForLocked(uint64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets the first `n` blocks (already removed from the database).
   void PopBlocksLocked(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every write to the database goes through here (see wal_gate_).
+  rocksdb::Status WriteToLog(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch);
   void TrimConsumedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetIdleProducersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -164,7 +166,10 @@ class RocksDbBuffer final : public Buffer {
   // syncer's check of write_error_ and its SyncWAL. A failed write is a full
   // disk in practice, so on a nearly full file system writes hold this shared
   // and the syncer exclusively, and a failed write sets wal_write_failed_
-  // before letting go; elsewhere nothing waits on it.
+  // before letting go; elsewhere nothing waits on it. Every write counts, not
+  // only appends: a cursor commit, a trim or a consumer registration that
+  // fails leaves the log writer as failed as an append does (WriteToLog).
+  // Acquired after mu_ where both are held.
   absl::Mutex wal_gate_;
   std::atomic<bool> near_full_{false};
   static constexpr uint64_t kFreeUnknown = ~uint64_t{0};

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "rocksdb/env.h"
@@ -74,6 +75,58 @@ TEST_F(RocksDbBufferFaultTest, FullDiskFailsTheAppendKeepsWhatWasAckedAndRecover
   ASSERT_EQ(read->size(), 2u);
   EXPECT_EQ((*read)[0].payload, "stored");
   EXPECT_EQ((*read)[1].payload, "resent");
+}
+
+// Not only appends write to the log: a cursor commit that fails on a full
+// disk leaves RocksDB's log writer failed just as a failed append does, and
+// syncing a failed writer aborts the process (RocksDB asserts). Here the
+// commit fails while the syncer is inside an fsync, with another append
+// written and waiting for the next one: that next fsync must not happen until
+// the database has been resumed.
+TEST_F(RocksDbBufferFaultTest, AFailedCursorCommitIsNotFollowedByAnFsyncOfTheFailedLog) {
+  auto buffer = Open("failed_commit");
+  ASSERT_TRUE(buffer->AppendAndWait(Req("app", 1, "first")).ok());
+  ASSERT_TRUE(buffer->OpenConsumer("reader").ok());
+
+  fs_->HoldWalSyncs();
+  absl::Mutex mu;
+  int answered = 0;
+  absl::Status second_status, third_status;
+  buffer->Append(Req("app", 2, "second"), [&](absl::StatusOr<AppendResult> r) {
+    absl::MutexLock lock(&mu);
+    second_status = r.status();
+    ++answered;
+  });
+  fs_->AwaitHeldSync();  // the syncer is inside the fsync that covers "second"
+  buffer->Append(Req("app", 3, "third"), [&](absl::StatusOr<AppendResult> r) {
+    absl::MutexLock lock(&mu);
+    third_status = r.status();
+    ++answered;
+  });
+  fs_->fail_wal_writes = true;
+  const absl::Status commit = buffer->CommitCursor("reader", 1);
+  fs_->fail_wal_writes = false;
+  EXPECT_FALSE(commit.ok());
+  EXPECT_FALSE(buffer->Stats().writable);
+  fs_->ReleaseWalSyncs();
+
+  // Housekeeping resumes the database; both appends get an answer.
+  ASSERT_TRUE(AwaitWritable(buffer.get())) << buffer->Stats().last_error;
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(+[](int* n) { return *n == 2; }, &answered),
+                                    absl::Seconds(20)));
+    EXPECT_TRUE(second_status.ok()) << second_status;
+  }
+  // Whatever "third" was told, a resend settles it, and the commit works again.
+  auto resent = buffer->AppendAndWait(Req("app", 3, "third"));
+  ASSERT_TRUE(resent.ok()) << resent.status();
+  EXPECT_TRUE(buffer->CommitCursor("reader", 1).ok());
+  auto read = buffer->Read(0, 10, 1 << 20);
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->size(), 3u);
+  EXPECT_EQ((*read)[1].payload, "second");
+  EXPECT_EQ((*read)[2].payload, "third");
 }
 
 // A failed fsync cannot be retried safely (the kernel may have dropped the

@@ -356,7 +356,9 @@ TEST_F(CollectorTest, KeepsReadingWhileEarlierBatchesWaitForDurability) {
     EXPECT_EQ(ack.status(), tributary::v1::ACK_STATUS_OK);
     // The freed slot lets the next batch in: again as many held as are left,
     // up to the limit.
-    if (seq < 6) ASSERT_TRUE(gate_->AwaitHeld(std::min<size_t>(3, 6 - seq)));
+    if (seq < 6) {
+      ASSERT_TRUE(gate_->AwaitHeld(std::min<size_t>(3, 6 - seq)));
+    }
   }
   // Never more than the per-stream limit in flight.
   EXPECT_EQ(gate_->max_held(), 3u);
