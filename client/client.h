@@ -207,6 +207,10 @@ struct ClientStats {
   uint64_t batches_sent = 0;       // writes, including re-sends
   uint64_t batches_acked = 0;      // durable: stored or duplicate
   uint64_t batches_duplicate = 0;
+  // Times the collector showed another process sending under this client's
+  // producer id (see ClientOptions::producer_id); its batches are then
+  // renumbered rather than taken as delivered.
+  uint64_t producer_id_conflicts = 0;
   uint64_t batches_split = 0;  // larger than the collector takes, so sent in parts
   uint64_t retries = 0;     // batches sent again
   uint64_t reconnects = 0;  // streams opened after the first

@@ -591,6 +591,65 @@ TEST(ClientTest, AFixedProducerIdContinuesAfterWhatTheCollectorHolds) {
   EXPECT_EQ(stored[0].logs(0).body(), "after a restart");
 }
 
+// "one" stored, then "two" stored under seq 51 although another process had
+// used the client's producer id up to seq 50; the conflict counted once.
+void ExpectTwoRenumberedPast50(Client* client, FakeCollector* fake) {
+  const DeliveryReport report = client->Flush(absl::Seconds(30));
+  ASSERT_TRUE(report.complete) << report.last_error;
+  const auto stored = fake->Stored();
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_EQ(stored[1].logs(0).body(), "two");
+  EXPECT_EQ(stored[1].seq(), 51u);
+  const ClientStats s = client->stats();
+  EXPECT_EQ(s.producer_id_conflicts, 1u);
+  EXPECT_THAT(s.last_error, HasSubstr("used by another process"));
+}
+
+// Another process sends under the same fixed producer id, and the collector
+// answers this client's next batch, sent for the first time, "duplicate".
+// Taken as delivered it would be lost; it is kept, renumbered past what the
+// collector holds, and stored, and the conflict is counted.
+TEST(ClientTest, ABatchHeldUnderItsSeqByAnotherProcessIsRenumberedNotLost) {
+  FakeCollector fake;
+  ClientOptions o = Options(fake);
+  o.producer_id = "orders-1";
+  o.batch.max_delay = absl::Milliseconds(1);
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger();
+  log.Info("one");
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  fake.SetResumePoint("orders-1", 50);  // the other process stored up to 50
+  log.Info("two");
+  ExpectTwoRenumberedPast50(client.get(), &fake);
+  EXPECT_EQ(client->stats().batches_duplicate, 0u);
+}
+
+// The same, found at a reconnect: the stream broke with a batch unanswered,
+// and the new handshake says the collector holds seqs this client never
+// sent. The unanswered batch is renumbered and stored, not taken as held.
+TEST(ClientTest, AResumePointBeyondAnythingSentIsAnotherProcessNotADelivery) {
+  FakeCollector fake;
+  ClientOptions o = Options(fake);
+  o.producer_id = "orders-1";
+  o.batch.max_delay = absl::Milliseconds(1);
+  o.retry.ack_timeout = absl::Milliseconds(200);
+  o.retry.initial_backoff = absl::Milliseconds(10);
+  auto client = MustCreate(o);
+  Logger log = client->GetLogger();
+  log.Info("one");
+  ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
+  fake.Pause();
+  log.Info("two");
+  // Unanswered: the client gives up on the stream after ack_timeout and
+  // opens another (whose handshake waits too).
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (client->stats().reconnects == 0 && absl::Now() < deadline) std::this_thread::yield();
+  ASSERT_GE(client->stats().reconnects, 1u);
+  fake.SetResumePoint("orders-1", 50);
+  fake.Resume();
+  ExpectTwoRenumberedPast50(client.get(), &fake);
+}
+
 TEST(ClientTest, SpansNestCarryTheirLogsAndCrossThreads) {
   FakeCollector fake;
   auto client = MustCreate(Options(fake));

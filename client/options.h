@@ -54,7 +54,10 @@ struct ClientOptions {
   // Names this client's batches for exactly-once ingest. Empty: derived from
   // the resource plus a random part, unique to this Client. A fixed id is
   // safe across restarts: the first handshake moves numbering past what the
-  // collector already holds.
+  // collector already holds. Two processes must not share one: when the
+  // collector shows another process's batches under this id, this client's
+  // are renumbered past them (nothing lost, a few possibly stored twice) and
+  // the conflict is counted (ClientStats::producer_id_conflicts).
   std::string producer_id;
 
   struct Queue {

@@ -395,16 +395,32 @@ void Sender::HandleHandshake(const tv1::IngestAck& ack, absl::Time now) {
     return;
   }
   const uint64_t resume = ack.resume_seq();
-  if (!ever_handshaked_ && !unacked_.empty() && unacked_.front().seq <= resume) {
-    // Nothing was ever sent: number everything past what the collector holds
-    // for this producer id (a fixed id used by an earlier process).
+  // The collector holds a seq of this producer id that this client never
+  // sent, or answered a first sending "duplicate": another process uses the
+  // same id. Its batches would pass for ours, so ours are renumbered past them
+  // rather than taken as delivered. (Batches whose acks the broken stream
+  // lost may then be stored twice: the id is not unique, so exactly once
+  // cannot hold; nothing is lost.)
+  const bool foreign = ever_handshaked_ && resume > highest_sent_seq_;
+  if (foreign && !id_conflict_) producer_id_conflicts_.fetch_add(1, std::memory_order_relaxed);
+  if (foreign || id_conflict_) {
+    SetError(absl::StrCat("producer id ", producer_id_,
+                          " is used by another process too (the collector holds seq ", resume,
+                          ", this client sent up to ", highest_sent_seq_,
+                          "); batches renumbered past it. Give each process its own id."));
+  }
+  // Before the first handshake nothing was sent: everything is numbered past
+  // what the collector holds for this id (a fixed id used by an earlier
+  // process).
+  const bool renumber = !ever_handshaked_ || foreign || id_conflict_;
+  id_conflict_ = false;
+  if (renumber && !unacked_.empty() && unacked_.front().seq <= resume) {
     const uint64_t shift = resume + 1 - unacked_.front().seq;
     for (Pending& p : unacked_) p.seq += shift;
     for (auto& target : flush_targets_) target.second += shift;
     next_seq_ += shift;
-  } else if (!ever_handshaked_ && unacked_.empty() && next_seq_ <= resume) {
-    next_seq_ = resume + 1;
   }
+  if (next_seq_ <= resume) next_seq_ = resume + 1;
   // Kept batches the collector already holds are done.
   while (!unacked_.empty() && unacked_.front().seq <= resume) {
     const Pending& p = unacked_.front();
@@ -457,6 +473,15 @@ void Sender::HandleAck(const tv1::IngestAck& ack, absl::Time now) {
       done = true;
       break;
     case tv1::ACK_STATUS_DUPLICATE:
+      if (it->sends == 1) {
+        // Never sent before, yet held: another process uses this producer
+        // id. Kept, and renumbered at the next handshake.
+        id_conflict_ = true;
+        producer_id_conflicts_.fetch_add(1, std::memory_order_relaxed);
+        Cancel(absl::StrCat("the collector already holds batch ", ack.seq(), " of producer id ",
+                            producer_id_, ", first sent now: another process uses this id"));
+        return;
+      }
       records_delivered_.fetch_add(it->records, std::memory_order_relaxed);
       batches_duplicate_.fetch_add(1, std::memory_order_relaxed);
       done = true;
@@ -713,6 +738,7 @@ void Sender::SendReady(absl::Time now) {
     if (p.in_flight) continue;
     call_->Write(WireBatch(producer_id_, p.seq, p.body));
     p.in_flight = true;
+    highest_sent_seq_ = std::max(highest_sent_seq_, p.seq);
     if (p.sends++ > 0) retries_.fetch_add(1, std::memory_order_relaxed);
     batches_sent_.fetch_add(1, std::memory_order_relaxed);
     sent_.emplace_back(p.seq, now);
@@ -916,6 +942,7 @@ void Sender::FillStats(ClientStats* s) const {
   s->batches_sent = batches_sent_.load(std::memory_order_relaxed);
   s->batches_acked = batches_acked_.load(std::memory_order_relaxed);
   s->batches_duplicate = batches_duplicate_.load(std::memory_order_relaxed);
+  s->producer_id_conflicts = producer_id_conflicts_.load(std::memory_order_relaxed);
   s->retries = retries_.load(std::memory_order_relaxed);
   s->reconnects = reconnects_.load(std::memory_order_relaxed);
   s->unacked_batches = unacked_batches_.load(std::memory_order_relaxed);

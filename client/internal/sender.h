@@ -145,6 +145,10 @@ class Sender {
   std::deque<std::pair<uint64_t, absl::Time>> sent_;  // seq and send time, on this stream
   std::deque<Pending> unacked_;                        // by seq
   uint64_t next_seq_ = 1;
+  uint64_t highest_sent_seq_ = 0;  // the highest seq ever written to a stream
+  // A batch was answered "duplicate" on its first sending: another producer
+  // uses this producer id. Kept batches are renumbered at the next handshake.
+  bool id_conflict_ = false;
   uint64_t collector_max_batch_bytes_ = 0;  // from the last handshake; 0 = not said
   tributary::v1::IngestBatch building_;
   uint32_t building_records_ = 0;
@@ -183,6 +187,7 @@ class Sender {
   std::atomic<uint64_t> batches_sent_{0};
   std::atomic<uint64_t> batches_acked_{0};
   std::atomic<uint64_t> batches_duplicate_{0};
+  std::atomic<uint64_t> producer_id_conflicts_{0};
   std::atomic<uint64_t> retries_{0};
   std::atomic<uint64_t> reconnects_{0};
   std::atomic<uint64_t> unacked_batches_{0};
