@@ -155,7 +155,9 @@ TEST(RocksDbBufferTest, CompressiblePayloadsAreStoredCompressedAndReadBackWhole)
   }
   for (const bool flush : {false, true}) {
     auto buffer = OpenOrDie(dir);
-    if (flush) ASSERT_TRUE(buffer->FlushForTesting().ok());
+    if (flush) {
+      ASSERT_TRUE(buffer->FlushForTesting().ok());
+    }
     EXPECT_LT(buffer->Stats().bytes, 20u * 50000 / 3);
     auto read = buffer->Read(0, 100, 1 << 30);
     ASSERT_TRUE(read.ok()) << read.status();

@@ -222,7 +222,9 @@ class CollectorTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (daemon_) EXPECT_TRUE(daemon_->Shutdown().ok());
+    if (daemon_) {
+      EXPECT_TRUE(daemon_->Shutdown().ok());
+    }
   }
 
   // Every stored batch, parsed.
