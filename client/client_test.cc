@@ -767,9 +767,11 @@ TEST(ClientTest, ItsOwnCountersCanBeSentAsMetrics) {
   double enqueued = -1;
   double delivered = -1;
   bool has_drop_reasons = false;
+  double conflicts = -1;
   for (const auto& b : fake.Stored()) {
     for (const auto& m : b.metrics()) {
       if (m.name() == "tributary_client_records_enqueued_total") enqueued = m.as_double();
+      if (m.name() == "tributary_client_producer_id_conflicts_total") conflicts = m.as_double();
       if (m.name() == "tributary_client_records_delivered_total") delivered = m.as_double();
       if (m.name() == "tributary_client_records_dropped_total" && m.labels_size() == 1 &&
           m.labels(0).value() == "sampled") {
@@ -780,6 +782,7 @@ TEST(ClientTest, ItsOwnCountersCanBeSentAsMetrics) {
   EXPECT_EQ(enqueued, 7);
   EXPECT_GE(delivered, 7);
   EXPECT_TRUE(has_drop_reasons);
+  EXPECT_EQ(conflicts, 0);
 }
 
 TEST(ClientTest, SamplingKeepsWholeTracesAndProtectedLevels) {

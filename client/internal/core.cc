@@ -189,6 +189,8 @@ void Core::AddClientMetrics(int64_t now_ns, tributary::v1::IngestBatch* batch) {
   add("tributary_client_batches_split_total", METRIC_KIND_COUNTER, s.batches_split);
   add("tributary_client_retries_total", METRIC_KIND_COUNTER, s.retries);
   add("tributary_client_reconnects_total", METRIC_KIND_COUNTER, s.reconnects);
+  add("tributary_client_producer_id_conflicts_total", METRIC_KIND_COUNTER,
+      s.producer_id_conflicts);
   add("tributary_client_unacked_bytes", METRIC_KIND_GAUGE, s.unacked_bytes);
 }
 
