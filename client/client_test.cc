@@ -577,18 +577,31 @@ TEST(ClientTest, SpeaksTlsWithTheConfiguredRoots) {
   EXPECT_EQ(LogCount(fake.Stored()), 1u);
 }
 
+// The first stream ends right after its handshake, so the second handshake
+// reports the earlier process's 100 again: that is not another process.
 TEST(ClientTest, AFixedProducerIdContinuesAfterWhatTheCollectorHolds) {
   FakeCollector fake;
   fake.SetResumePoint("orders-1", 100);
+  fake.EndStreamsAfterHandshake(1);
   ClientOptions o = Options(fake);
   o.producer_id = "orders-1";
+  o.retry.initial_backoff = absl::Milliseconds(10);
   auto client = MustCreate(o);
+  // Nothing is logged until the second stream is up.
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while ((client->stats().reconnects == 0 || !client->stats().connected) &&
+         absl::Now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_GE(client->stats().reconnects, 1u);
   client->GetLogger().Info("after a restart");
   ASSERT_TRUE(client->Flush(absl::Seconds(30)).complete);
   const auto stored = fake.Stored();
   ASSERT_EQ(stored.size(), 1u);
   EXPECT_EQ(stored[0].seq(), 101u);
   EXPECT_EQ(stored[0].logs(0).body(), "after a restart");
+  EXPECT_GE(fake.streams(), 2);
+  EXPECT_EQ(client->stats().producer_id_conflicts, 0u);
 }
 
 // "one" stored, then "two" stored under seq 51 although another process had

@@ -401,12 +401,12 @@ void Sender::HandleHandshake(const tv1::IngestAck& ack, absl::Time now) {
   // rather than taken as delivered. (Batches whose acks the broken stream
   // lost may then be stored twice: the id is not unique, so exactly once
   // cannot hold; nothing is lost.)
-  const bool foreign = ever_handshaked_ && resume > highest_sent_seq_;
+  const bool foreign = ever_handshaked_ && resume > highest_known_seq_;
   if (foreign && !id_conflict_) producer_id_conflicts_.fetch_add(1, std::memory_order_relaxed);
   if (foreign || id_conflict_) {
     SetError(absl::StrCat("producer id ", producer_id_,
                           " is used by another process too (the collector holds seq ", resume,
-                          ", this client sent up to ", highest_sent_seq_,
+                          ", this client knew of up to ", highest_known_seq_,
                           "); batches renumbered past it. Give each process its own id."));
   }
   // Before the first handshake nothing was sent: everything is numbered past
@@ -421,6 +421,7 @@ void Sender::HandleHandshake(const tv1::IngestAck& ack, absl::Time now) {
     next_seq_ += shift;
   }
   if (next_seq_ <= resume) next_seq_ = resume + 1;
+  highest_known_seq_ = std::max(highest_known_seq_, resume);
   // Kept batches the collector already holds are done.
   while (!unacked_.empty() && unacked_.front().seq <= resume) {
     const Pending& p = unacked_.front();
@@ -738,7 +739,7 @@ void Sender::SendReady(absl::Time now) {
     if (p.in_flight) continue;
     call_->Write(WireBatch(producer_id_, p.seq, p.body));
     p.in_flight = true;
-    highest_sent_seq_ = std::max(highest_sent_seq_, p.seq);
+    highest_known_seq_ = std::max(highest_known_seq_, p.seq);
     if (p.sends++ > 0) retries_.fetch_add(1, std::memory_order_relaxed);
     batches_sent_.fetch_add(1, std::memory_order_relaxed);
     sent_.emplace_back(p.seq, now);

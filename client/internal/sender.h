@@ -145,7 +145,10 @@ class Sender {
   std::deque<std::pair<uint64_t, absl::Time>> sent_;  // seq and send time, on this stream
   std::deque<Pending> unacked_;                        // by seq
   uint64_t next_seq_ = 1;
-  uint64_t highest_sent_seq_ = 0;  // the highest seq ever written to a stream
+  // The highest seq this client has accounted for: sent by it, or held by the
+  // collector at a handshake and already numbered past. A resume point above
+  // it is another process's.
+  uint64_t highest_known_seq_ = 0;
   // A batch was answered "duplicate" on its first sending: another producer
   // uses this producer id. Kept batches are renumbered at the next handshake.
   bool id_conflict_ = false;

@@ -62,6 +62,11 @@ void FakeCollector::BreakStreamAfter(int acks) {
   break_every_ = acks;
 }
 
+void FakeCollector::EndStreamsAfterHandshake(int n) {
+  MutexLock lock(&mu_);
+  end_after_handshake_ = n;
+}
+
 void FakeCollector::RejectBodiesContaining(std::string text, std::string reason) {
   MutexLock lock(&mu_);
   reject_text_ = std::move(text);
@@ -194,6 +199,10 @@ grpc::Status FakeCollector::Stream(
       ack = Handle(batch, &refused_seq, &refused_status);
       if (batch.seq() != 0 && break_after_ > 0 && --break_after_ == 0) {
         break_after_ = break_every_;
+        end = true;
+      }
+      if (batch.seq() == 0 && end_after_handshake_ > 0) {
+        --end_after_handshake_;
         end = true;
       }
     }

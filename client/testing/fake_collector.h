@@ -33,6 +33,9 @@ class FakeCollector final : public tributary::v1::IngestService::Service {
   void RefuseNext(int n, tributary::v1::AckStatus status, uint32_t retry_after_ms = 1);
   // The current and later streams end with UNAVAILABLE after `acks` more acks.
   void BreakStreamAfter(int acks);
+  // The next `n` streams end with UNAVAILABLE right after answering their
+  // handshake.
+  void EndStreamsAfterHandshake(int n);
   // Records whose body contains `text` are rejected one by one with `reason`.
   void RejectBodiesContaining(std::string text, std::string reason);
   // While paused, batches are read but not answered.
@@ -73,6 +76,7 @@ class FakeCollector final : public tributary::v1::IngestService::Service {
   uint32_t refuse_retry_ms_ ABSL_GUARDED_BY(mu_) = 1;
   int break_after_ ABSL_GUARDED_BY(mu_) = -1;  // acks until the next break; -1 = never
   int break_every_ ABSL_GUARDED_BY(mu_) = -1;
+  int end_after_handshake_ ABSL_GUARDED_BY(mu_) = 0;
   std::string reject_text_ ABSL_GUARDED_BY(mu_);
   std::string reject_reason_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
