@@ -16,7 +16,12 @@
 // receiver refuses alone; those are dropped (reason "rejected") and the rest
 // is stored. The split costs about 2 log2(n) requests per refused sample;
 // after `max_split_requests` a part not yet tried is tried once more whole
-// (at most log2(n) requests) and what is refused then is dropped whole.
+// (at most log2(n) requests) and what is refused then is dropped whole. The
+// split shares the request's deadline (send_timeout): a retryable answer or
+// a timeout on the way retries the whole request, split again from the
+// start (what was stored on the way is stored again as the same samples).
+// A receiver too slow to take ~64 small requests within send_timeout would
+// keep a request with refused samples retrying.
 #pragma once
 
 #include <map>
